@@ -1,0 +1,32 @@
+# The README's commands. Each target installs what is missing first (scripts/bootstrap.sh).
+SHELL := /bin/bash
+VENV ?= .venv
+BIN := $(VENV)/bin
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+
+.PHONY: setup test lint typecheck hadolint unit functional infra demo bench soak
+
+setup:
+	@VENV=$(VENV) scripts/bootstrap.sh
+
+test: setup lint typecheck hadolint
+	$(BIN)/pytest
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy lambda_fn infra
+
+hadolint: setup
+	$(BIN)/hadolint Dockerfile.lambda
+
+unit: setup
+	$(BIN)/pytest tests/unit
+
+functional: setup
+	$(BIN)/pytest tests/functional
+
+infra: setup
+	$(BIN)/pytest tests/infra
