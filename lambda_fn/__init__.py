@@ -1,0 +1,1 @@
+"""Preview screenshot service: judged, content-addressed preview screenshots on AWS Lambda."""
