@@ -1,0 +1,95 @@
+"""Blank judgement of a PNG: pure, no I/O (DESIGN.md, locked requirements).
+
+Tier 1: a PNG smaller than ``min_bytes`` is blank. Tier 2: a PNG whose most common colour covers
+``max_uniform_fraction`` or more of its pixels is blank. The ``content-aware`` policy (opt-in) lets
+DOM evidence of real content overrule tier 2 only, for sparse but real pages.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from PIL import Image, ImageStat
+
+# Candidate colours for "most common" come from every SAMPLE_STRIDE-th pixel (a prime, so page
+# stripes cannot alias with it); each candidate is then counted exactly over every pixel.
+SAMPLE_STRIDE = 97
+CANDIDATES = 3
+# Visible text or loaded images that count as real content under the content-aware policy.
+CONTENT_MIN_TEXT = 40
+
+BlankCheck = Literal["file_too_small", "uniform_pixels"]
+
+
+@dataclass(frozen=True, slots=True)
+class BlankPolicy:
+    min_bytes: int = 5120
+    max_uniform_fraction: float = 0.95
+    content_aware: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DomEvidence:
+    """What the page's DOM showed at capture time, recorded to tune the thresholds."""
+
+    text_length: int
+    visible_elements: int
+    images_loaded: int
+    images_total: int
+
+    def shows_content(self) -> bool:
+        return self.text_length >= CONTENT_MIN_TEXT or self.images_loaded > 0
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    size_bytes: int
+    uniform_fraction: float
+    max_stddev: float
+    blank: bool
+    failed_check: BlankCheck | None
+    width: int
+    height: int
+
+
+def judge(png: bytes, policy: BlankPolicy, dom: DomEvidence | None = None) -> Judgement:
+    """Judge ``png``; every score is computed even when tier 1 already decides, as evidence."""
+    image = Image.open(io.BytesIO(png)).convert("RGBA")
+    fraction = uniform_fraction(image)
+    stddev = max(ImageStat.Stat(image).stddev[:3])
+    failed = _failed_check(len(png), fraction, policy, dom)
+    return Judgement(
+        size_bytes=len(png),
+        uniform_fraction=round(fraction, 4),
+        max_stddev=round(stddev, 2),
+        blank=failed is not None,
+        failed_check=failed,
+        width=image.width,
+        height=image.height,
+    )
+
+
+def uniform_fraction(image: Image.Image) -> float:
+    """Fraction of pixels equal to the most common colour of an RGBA image."""
+    pixels = np.frombuffer(image.tobytes(), dtype=np.uint32)
+    if pixels.size == 0:
+        return 1.0
+    values, counts = np.unique(pixels[::SAMPLE_STRIDE], return_counts=True)
+    candidates = values[np.argsort(counts)[-CANDIDATES:]]
+    best = max(int(np.count_nonzero(pixels == colour)) for colour in candidates)
+    return best / pixels.size
+
+
+def _failed_check(
+    size: int, fraction: float, policy: BlankPolicy, dom: DomEvidence | None
+) -> BlankCheck | None:
+    if size < policy.min_bytes:
+        return "file_too_small"
+    if fraction >= policy.max_uniform_fraction:
+        if policy.content_aware and dom is not None and dom.shows_content():
+            return None
+        return "uniform_pixels"
+    return None

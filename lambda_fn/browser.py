@@ -1,0 +1,177 @@
+"""Playwright lifecycle: one driver per process, a fresh headless-shell Chromium per capture."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import BrowserContext, Dialog, Page, Playwright, async_playwright
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from lambda_fn.blank import DomEvidence
+from lambda_fn.dom import read_evidence, read_title
+from lambda_fn.errors import ConfigError
+from lambda_fn.events import PageInfo
+from lambda_fn.failures import classify_http_status, classify_playwright_error
+from lambda_fn.processes import find_processes, kill_processes
+from lambda_fn.readiness import MUTATION_CLOCK, NetworkTracker, wait_until_ready
+from lambda_fn.timing import PhaseTimer
+
+VIEWPORT = {"width": 1280, "height": 800}
+EXECUTABLE_CANDIDATES = (
+    "/usr/bin/chromium-headless-shell",
+    "/usr/lib/chromium/chromium-headless-shell",
+    "/usr/bin/chromium",
+)
+CHROMIUM_ARGS = (
+    "--no-sandbox",  # Lambda allows no user namespaces; the micro-VM is the isolation boundary
+    "--no-zygote",  # no pre-forked helpers: one process tree per capture, simple to kill
+    "--disable-dev-shm-usage",  # Lambda has no usable /dev/shm; shared memory goes to /tmp
+    "--disable-gpu",  # no GPU in Lambda; software rasterising only
+    "--disable-background-networking",  # no calls to Google's hosts (refused here, wasted there)
+    "--disable-component-update",  # no component downloads at start
+    "--disable-sync",  # no account sync endpoints
+    "--no-first-run",  # no first-run setup work
+    "--disable-breakpad",  # no crash reporter and no dumps written to a small /tmp
+    "--disable-extensions",  # nothing but the page runs
+    "--mute-audio",  # pages may autoplay; nobody listens
+    "--hide-scrollbars",  # scrollbars are not part of the app's look
+)
+LOAD_GRACE_MS = 5000  # after DOMContentLoaded, wait this long at most for ``load``
+CLOSE_TIMEOUT_S = 3.0  # a browser that will not close in this time is killed
+
+
+@dataclass(frozen=True, slots=True)
+class Shot:
+    """One capture's raw material: the PNG and what the page said about itself."""
+
+    png: bytes
+    page: PageInfo
+    dom: DomEvidence
+
+
+def find_executable(configured: str | None) -> str:
+    """``CHROMIUM_EXECUTABLE`` when set, else the first headless shell found on this system."""
+    candidates = (configured,) if configured else EXECUTABLE_CANDIDATES
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file():
+            return candidate
+    raise ConfigError(f"CHROMIUM_EXECUTABLE: no browser found at {', '.join(candidates)}")
+
+
+class Chromium:
+    """Keeps the Playwright driver for the process; launches and tears down a browser per shot."""
+
+    def __init__(self, executable: str, *, temp_dir: str | None = None) -> None:
+        self.executable = executable
+        self.temp_dir = temp_dir
+        self._playwright: Playwright | None = None
+
+    async def start(self) -> None:
+        # Chromium and its renderers inherit this limit: no core dumps filling /tmp.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        if self._playwright is None:
+            self._playwright = await async_playwright().start()
+
+    async def stop(self) -> None:
+        if self._playwright is not None:
+            await self._playwright.stop()
+            self._playwright = None
+
+    async def shoot(self, url: str, timer: PhaseTimer, *, proxy: dict[str, str] | None) -> Shot:
+        """Capture ``url`` in a fresh browser; the caller bounds the time (``asyncio.timeout``)."""
+        await self.start()
+        profile = tempfile.mkdtemp(prefix="preview-chromium-", dir=self.temp_dir)
+        context: BrowserContext | None = None
+        try:
+            with timer.phase("launch"):
+                context = await self._launch(profile, proxy)
+            return await capture_page(context, url, timer)
+        except PlaywrightError as exc:
+            raise classify_playwright_error(exc, timer.interrupted or "launch") from exc
+        finally:
+            with timer.phase("teardown"):
+                await close_browser(context, profile)
+
+    async def _launch(self, profile: str, proxy: dict[str, str] | None) -> BrowserContext:
+        assert self._playwright is not None
+        options: dict[str, Any] = {"proxy": proxy} if proxy else {}
+        return await self._playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=self.executable,
+            headless=True,
+            args=list(CHROMIUM_ARGS),
+            viewport=VIEWPORT,  # type: ignore[arg-type]
+            device_scale_factor=1,
+            service_workers="block",
+            accept_downloads=False,
+            handle_sigint=False,
+            handle_sigterm=False,
+            handle_sighup=False,
+            **options,
+        )
+
+
+async def capture_page(context: BrowserContext, url: str, timer: PhaseTimer) -> Shot:
+    """Navigate the context's first tab to ``url``, wait for readiness, take a viewport PNG."""
+    context.on("page", _close_popup)
+    await context.add_init_script(MUTATION_CLOCK)
+    page = context.pages[0] if context.pages else await context.new_page()
+    page.on("dialog", _dismiss)
+    network = NetworkTracker(page)
+    with timer.phase("navigation"):
+        response = await page.goto(url, wait_until="domcontentloaded")
+        status = response.status if response else None
+        if status is not None:
+            classify_http_status(status)
+        await _wait_for_load(page)
+    with timer.phase("readiness"):
+        await wait_until_ready(page, network)
+    with timer.phase("screenshot"):
+        png = await page.screenshot(type="png", full_page=False, animations="disabled")
+        dom = await read_evidence(page)
+        info = PageInfo(http_status=status, final_url=page.url, title=await read_title(page))
+    return Shot(png=png, page=info, dom=dom)
+
+
+async def _wait_for_load(page: Page) -> None:
+    # A never-ending subresource must not cost the capture: take what rendered by then.
+    try:
+        await page.wait_for_load_state("load", timeout=LOAD_GRACE_MS)
+    except PlaywrightTimeoutError:
+        return
+
+
+async def _dismiss(dialog: Dialog) -> None:
+    try:
+        await dialog.dismiss()
+    except PlaywrightError:
+        return  # the page went away with its dialog
+
+
+async def _close_popup(page: Page) -> None:
+    # The persistent context's first tab is the one we drive; every later tab is a popup.
+    if page.context.pages and page is not page.context.pages[0]:
+        try:
+            await page.close()
+        except PlaywrightError:
+            return
+
+
+async def close_browser(context: BrowserContext | None, profile: str) -> None:
+    """Close politely, kill whatever is left of this capture's processes, remove its profile."""
+    try:
+        if context is not None:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                await context.close()
+    except (TimeoutError, PlaywrightError):
+        pass  # killed below
+    finally:
+        kill_processes(find_processes(profile))
+        shutil.rmtree(profile, ignore_errors=True)

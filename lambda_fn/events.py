@@ -1,0 +1,116 @@
+"""Request and result contracts (DESIGN.md): parsing never raises, results serialise as dicts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from lambda_fn.blank import DomEvidence, Judgement
+from lambda_fn.config import STAGE_PATTERN
+from lambda_fn.errors import InvalidRequestError
+
+MAX_URL_LENGTH = 2048
+STAGE_COMPLETED = "Build Stage Completed"
+
+Status = Literal["captured", "discarded", "failed", "skipped", "rejected"]
+
+
+class CaptureRequest(BaseModel):
+    """One stage of one build whose preview should be captured."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+
+    job_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
+    stage: str = Field(pattern=STAGE_PATTERN)
+    preview_url: str = Field(max_length=MAX_URL_LENGTH)
+
+    @field_validator("preview_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an absolute http or https URL")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError("must not carry userinfo")
+        return value
+
+
+class StageCompletedEvent(EventBridgeModel):
+    """The EventBridge envelope whose ``detail`` is a capture request."""
+
+    detail: CaptureRequest
+
+
+def parse_request(event: object) -> CaptureRequest:
+    """A direct-invoke payload or an EventBridge envelope → request; else ``InvalidRequestError``.
+
+    Never navigates and never raises anything else, whatever the event holds.
+    """
+    if not isinstance(event, dict):
+        raise InvalidRequestError("event is not an object", reason="invalid_request:event")
+    try:
+        if "detail-type" in event or "detail" in event:
+            return _parse_envelope(event)
+        if _looks_like_other_envelope(event):
+            raise InvalidRequestError("unknown envelope", reason="invalid_request:envelope")
+        return CaptureRequest.model_validate(event)
+    except ValidationError as exc:
+        raise InvalidRequestError(str(exc), reason=f"invalid_request:{_field_of(exc)}") from exc
+
+
+def _parse_envelope(event: dict[str, Any]) -> CaptureRequest:
+    if event.get("detail-type") != STAGE_COMPLETED:
+        raise InvalidRequestError("unexpected detail-type", reason="invalid_request:detail-type")
+    return StageCompletedEvent.model_validate(event).detail
+
+
+def _looks_like_other_envelope(event: dict[str, Any]) -> bool:
+    # SQS, SNS, S3, Kinesis... deliver a list of records; API Gateway and URLs carry a body.
+    return any(key in event for key in ("Records", "records", "body", "requestContext"))
+
+
+def _field_of(exc: ValidationError) -> str:
+    loc = [part for part in exc.errors()[0]["loc"] if part != "detail"]
+    return str(loc[0]) if loc else "event"
+
+
+@dataclass(frozen=True, slots=True)
+class PageInfo:
+    http_status: int | None
+    final_url: str
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImageInfo:
+    key: str
+    sha256: str
+    bytes: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureResult:
+    """The outcome of one stage, as returned and published (DESIGN.md, result contract)."""
+
+    job_id: str | None
+    stage: str | None
+    status: Status
+    reason: str | None = None
+    snapshot_url: str | None = None
+    attempts: int = 0
+    duration_ms: int = 0
+    image: ImageInfo | None = None
+    judgement: Judgement | None = None
+    page: PageInfo | None = None
+    dom: DomEvidence | None = None
+    blocked_requests: int = 0
+    timings_ms: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

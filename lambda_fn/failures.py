@@ -1,0 +1,63 @@
+"""Translating what went wrong in the browser into reason codes, and deciding what is transient."""
+
+from __future__ import annotations
+
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeoutError
+
+from lambda_fn.errors import CaptureError
+from lambda_fn.timing import PhaseTimer
+
+TRANSIENT_HTTP = frozenset({502, 503, 504})
+
+# Chromium network error → (reason, transient). Transient: worth one more attempt.
+NET_ERRORS: tuple[tuple[str, str, bool], ...] = (
+    ("ERR_CONNECTION_REFUSED", "connection_refused", True),
+    ("ERR_CONNECTION_RESET", "connection_reset", True),
+    ("ERR_CONNECTION_CLOSED", "connection_reset", True),
+    ("ERR_EMPTY_RESPONSE", "connection_reset", True),
+    ("ERR_CONNECTION_TIMED_OUT", "navigation_timeout", True),
+    ("ERR_TIMED_OUT", "navigation_timeout", True),
+    ("ERR_NAME_NOT_RESOLVED", "dns_unresolved", True),  # a new preview host may not resolve yet
+    ("ERR_TOO_MANY_REDIRECTS", "too_many_redirects", False),
+    ("ERR_TUNNEL_CONNECTION_FAILED", "egress_refused", False),
+    ("ERR_CERT_", "tls_error", False),
+    ("ERR_SSL_", "tls_error", False),
+)
+CRASH_MARKERS = ("crashed", "has been closed", "Browser closed", "Target closed")
+
+
+def classify_playwright_error(exc: PlaywrightError, phase: str) -> CaptureError:
+    message = exc.message or str(exc)
+    if isinstance(exc, PlaywrightTimeoutError):
+        return _timeout(phase, message)
+    if "Download is starting" in message:
+        return CaptureError(message, reason="download_refused", phase=phase, transient=False)
+    for marker, reason, transient in NET_ERRORS:
+        if marker in message:
+            return CaptureError(message, reason=reason, phase=phase, transient=transient)
+    if any(marker in message for marker in CRASH_MARKERS):
+        return CaptureError(message, reason="browser_crashed", phase=phase, transient=True)
+    return CaptureError(message, reason=f"{phase}_failed", phase=phase, transient=False)
+
+
+def classify_http_status(status: int) -> None:
+    """An error status of the main document fails the attempt; only gateway errors are retried."""
+    if status >= 400:
+        raise CaptureError(
+            f"the preview answered HTTP {status}",
+            reason=f"http_{status}",
+            phase="navigation",
+            transient=status in TRANSIENT_HTTP,
+        )
+
+
+def deadline_error(timer: PhaseTimer) -> CaptureError:
+    """The attempt's hard deadline passed: name it after the phase it interrupted."""
+    return _timeout(timer.interrupted or timer.current or "launch", "the attempt ran out of time")
+
+
+def _timeout(phase: str, message: str) -> CaptureError:
+    if phase == "navigation":
+        return CaptureError(message, reason="navigation_timeout", phase=phase, transient=True)
+    return CaptureError(message, reason="budget_exhausted", phase=phase, transient=False)

@@ -1,0 +1,48 @@
+"""Find and kill the process tree of one browser, so no capture leaves a process behind."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+PROC = Path("/proc")
+
+
+def find_processes(marker: str) -> list[int]:
+    """Processes whose command line contains ``marker`` (a per-capture user-data dir), and their
+    descendants (renderers and helpers, which do not all repeat the marker)."""
+    table = _process_table()
+    roots = [pid for pid, (_, cmdline) in table.items() if marker in cmdline]
+    found: list[int] = []
+    frontier = roots
+    while frontier:
+        found.extend(frontier)
+        frontier = [pid for pid, (ppid, _) in table.items() if ppid in frontier]
+    return found
+
+
+def kill_processes(pids: list[int]) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """pid → (parent pid, command line) for every live, non-zombie process."""
+    table: dict[int, tuple[int, str]] = {}
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        # The command name in field 2 may contain spaces and parentheses: split after the last ")".
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if state != "Z":
+            table[int(entry.name)] = (int(ppid), cmdline)
+    return table
