@@ -1,0 +1,146 @@
+"""The capture engine against real headless-shell Chromium and pages on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import time
+
+from PIL import Image
+
+from lambda_fn.__main__ import shoot_url
+from lambda_fn.capture import Outcome
+from lambda_fn.config import Settings
+from tests.pages import (
+    RICH_PAGE,
+    WHITE_PAGE,
+    PageServer,
+    blank_until,
+    fail_first,
+    hang_until_stopped,
+)
+
+LOCAL = {"ALLOW_PRIVATE_URLS": "true"}
+
+
+def shoot(url: str, **env: str) -> Outcome:
+    return asyncio.run(shoot_url(url, Settings.from_env({**LOCAL, **env})))
+
+
+def noise_on_white(noise_side: int) -> bytes:
+    noise = Image.frombytes("RGB", (noise_side, noise_side), os.urandom(noise_side**2 * 3))
+    buffer = io.BytesIO()
+    noise.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_content_rich_page_is_captured_at_exactly_1280x800(pages: PageServer) -> None:
+    outcome = shoot(pages.page("/", RICH_PAGE))
+    result = outcome.result
+    assert result.status == "captured", result
+    assert result.attempts == 1
+    assert outcome.png is not None
+    assert Image.open(io.BytesIO(outcome.png)).size == (1280, 800)
+    assert result.judgement is not None and not result.judgement.blank
+    assert result.page is not None
+    assert (result.page.http_status, result.page.title) == (200, "Sample app")
+    assert result.dom is not None and result.dom.text_length > 100
+    assert {"launch", "navigation", "readiness", "screenshot", "judgement", "teardown"} <= set(
+        result.timings_ms
+    )
+
+
+def test_white_page_is_retried_once_then_discarded_as_too_small(pages: PageServer) -> None:
+    started = time.monotonic()
+    result = shoot(pages.page("/", WHITE_PAGE)).result
+    assert (result.status, result.reason, result.attempts) == (
+        "discarded",
+        "blank:file_too_small",
+        2,
+    )
+    assert result.judgement is not None and result.judgement.size_bytes < 5120
+    assert result.snapshot_url is None
+    assert time.monotonic() - started >= 2.0  # the blank retry waited BLANK_RETRY_DELAY_S
+    assert pages.hits["/"] == 2
+
+
+def test_large_but_uniform_page_is_discarded_by_the_pixel_tier(pages: PageServer) -> None:
+    pages.page("/noise.png", noise_on_white(150), content_type="image/png")
+    url = pages.page("/", b"<body style='margin:0;background:#fff'><img src='/noise.png'></body>")
+    result = shoot(url).result
+    assert (result.status, result.reason, result.attempts) == (
+        "discarded",
+        "blank:uniform_pixels",
+        2,
+    )
+    assert result.judgement is not None
+    assert result.judgement.size_bytes >= 5120
+    assert result.judgement.uniform_fraction >= 0.95
+
+
+def test_content_aware_policy_keeps_a_sparse_page_with_text(pages: PageServer) -> None:
+    sparse = (
+        b"<body><p>" + b"A sparse but real page with one sentence of text. " * 2 + b"</p></body>"
+    )
+    result = shoot(pages.page("/", sparse), BLANK_POLICY="content-aware").result
+    assert result.status == "captured", result
+    assert result.judgement is not None and result.judgement.uniform_fraction >= 0.95
+    default = shoot(pages.url("/")).result
+    assert default.reason == "blank:uniform_pixels"
+
+
+def test_page_rendering_600ms_after_load_is_captured_first_time(pages: PageServer) -> None:
+    late = RICH_PAGE.replace(
+        b"<body>",
+        b"<body><script>const c=document.currentScript;"
+        b"window.addEventListener('load',()=>{const h=document.body.innerHTML;"
+        b"document.body.innerHTML='';setTimeout(()=>{document.body.innerHTML=h},600)})"
+        b"</script>",
+    )
+    result = shoot(pages.page("/", late)).result
+    assert (result.status, result.attempts) == ("captured", 1), result
+    assert result.dom is not None and result.dom.text_length > 100
+
+
+def test_dev_server_still_compiling_is_captured_on_the_retry(pages: PageServer) -> None:
+    pages.routes["/"] = blank_until(2.5, RICH_PAGE)
+    result = shoot(pages.url("/")).result
+    assert (result.status, result.attempts) == ("captured", 2), result
+
+
+def test_gateway_error_once_is_captured_on_attempt_two(pages: PageServer) -> None:
+    pages.routes["/"] = fail_first(1, 502, RICH_PAGE)
+    result = shoot(pages.url("/")).result
+    assert (result.status, result.attempts) == ("captured", 2), result
+
+
+def test_server_that_never_answers_times_out_twice_within_the_budget(pages: PageServer) -> None:
+    pages.routes["/"] = hang_until_stopped
+    started = time.monotonic()
+    result = shoot(pages.url("/")).result
+    elapsed = time.monotonic() - started
+    assert (result.status, result.reason, result.attempts) == ("failed", "navigation_timeout", 2)
+    assert 28 <= elapsed < 31, elapsed
+
+
+def test_not_found_fails_at_once_without_retry(pages: PageServer) -> None:
+    result = shoot(pages.page("/", b"<h1>gone</h1>", status=404)).result
+    assert (result.status, result.reason, result.attempts) == ("failed", "http_404", 1)
+    assert pages.hits["/"] == 1
+
+
+def test_page_calling_alert_on_load_is_still_captured(pages: PageServer) -> None:
+    page = RICH_PAGE.replace(b"</body>", b"<script>alert('hi'); confirm('sure?')</script></body>")
+    result = shoot(pages.page("/", page)).result
+    assert result.status == "captured", result
+
+
+def test_js_busy_loop_is_bounded_by_the_budget_and_next_capture_works(pages: PageServer) -> None:
+    busy = RICH_PAGE.replace(b"</body>", b"<script>setTimeout(()=>{for(;;){}},50)</script></body>")
+    started = time.monotonic()
+    result = shoot(pages.page("/busy", busy)).result
+    assert result.status == "failed"
+    assert result.reason == "budget_exhausted"
+    assert time.monotonic() - started < 15 + 5  # budget plus a bounded teardown
+    assert shoot(pages.page("/", RICH_PAGE)).result.status == "captured"
