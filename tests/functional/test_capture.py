@@ -42,10 +42,12 @@ def test_content_rich_page_is_captured_at_exactly_1280x800(pages: PageServer) ->
     assert result.attempts == 1
     assert outcome.png is not None
     assert Image.open(io.BytesIO(outcome.png)).size == (1280, 800)
-    assert result.judgement is not None and not result.judgement.blank
+    assert result.judgement is not None
+    assert not result.judgement.blank
     assert result.page is not None
     assert (result.page.http_status, result.page.title) == (200, "Sample app")
-    assert result.dom is not None and result.dom.text_length > 100
+    assert result.dom is not None
+    assert result.dom.text_length > 100
     assert {"launch", "navigation", "readiness", "screenshot", "judgement", "teardown"} <= set(
         result.timings_ms
     )
@@ -59,7 +61,8 @@ def test_white_page_is_retried_once_then_discarded_as_too_small(pages: PageServe
         "blank:file_too_small",
         2,
     )
-    assert result.judgement is not None and result.judgement.size_bytes < 5120
+    assert result.judgement is not None
+    assert result.judgement.size_bytes < 5120
     assert result.snapshot_url is None
     assert time.monotonic() - started >= 2.0  # the blank retry waited BLANK_RETRY_DELAY_S
     assert pages.hits["/"] == 2
@@ -85,7 +88,8 @@ def test_content_aware_policy_keeps_a_sparse_page_with_text(pages: PageServer) -
     )
     result = shoot(pages.page("/", sparse), BLANK_POLICY="content-aware").result
     assert result.status == "captured", result
-    assert result.judgement is not None and result.judgement.uniform_fraction >= 0.95
+    assert result.judgement is not None
+    assert result.judgement.uniform_fraction >= 0.95
     default = shoot(pages.url("/")).result
     assert default.reason == "blank:uniform_pixels"
 
@@ -100,7 +104,8 @@ def test_page_rendering_600ms_after_load_is_captured_first_time(pages: PageServe
     )
     result = shoot(pages.page("/", late)).result
     assert (result.status, result.attempts) == ("captured", 1), result
-    assert result.dom is not None and result.dom.text_length > 100
+    assert result.dom is not None
+    assert result.dom.text_length > 100
 
 
 def test_dev_server_still_compiling_is_captured_on_the_retry(pages: PageServer) -> None:
