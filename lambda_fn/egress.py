@@ -1,0 +1,391 @@
+"""An in-process HTTP proxy that applies the URL policy to every connection the browser makes.
+
+Chromium sends all its traffic here (``playwright_proxy()``: loopback and link-local included,
+which Chromium would otherwise bypass), so every subresource, redirect, WebSocket and popup is a
+proxy request. For each destination the proxy resolves the name once, checks every address with
+``guard.check_destination``, and connects to a checked address itself. The browser never resolves
+a name, so a DNS answer that changes later (rebinding) cannot move a connection that was checked.
+Refused destinations get a 403 and are recorded in ``blocked``; nothing is fetched for them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Self
+
+from playwright.async_api import ProxySettings
+
+from lambda_fn.errors import UrlBlockedError
+from lambda_fn.guard import Resolver, UrlPolicy, check_destination, parse_authority, resolve_host
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Connector = Callable[[str, int], Awaitable[Streams]]
+
+MAX_HEAD_BYTES = 64 * 1024  # request or response line plus headers
+CHUNK_BYTES = 64 * 1024
+CONNECT_TIMEOUT_S = 10.0
+# "<-loopback>" removes Chromium's implicit bypass of localhost, 127/8, ::1, 169.254/16 and
+# fe80::/10: those must reach the proxy to be refused, not be fetched directly.
+BYPASS_NOTHING = "<-loopback>"
+CHROMIUM_EGRESS_ARGS = (
+    "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",  # WebRTC UDP skips proxies
+    "--disable-quic",  # HTTP/3 is UDP: only TCP through the proxy
+)
+ABSOLUTE_TARGET = re.compile(r"(http|ws)://([^/?#]*)(.*)", re.IGNORECASE | re.DOTALL)
+TARGET_PORTS = {"http": 80, "ws": 80}
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Headers about this hop only; a proxy must not pass them on (RFC 9110 section 7.6.1).
+HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer"}
+    | {"upgrade", "transfer-encoding", "host"}  # Host is rewritten from the checked target
+)
+CONNECTION_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection"})
+REASONS = {
+    400: "Bad Request",
+    403: "Forbidden",
+    411: "Length Required",
+    431: "Request Header Fields Too Large",
+    502: "Bad Gateway",
+}
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockedDestination:
+    """A destination the policy refused; ``why`` is the guard's code (``private_address``…)."""
+
+    host: str
+    port: int
+    why: str
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedDestination:
+    """A connection the proxy made: the name the browser asked for and the address it used."""
+
+    host: str
+    port: int
+    address: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Request:
+    method: str
+    target: str
+    version: str
+    headers: list[tuple[str, str]]
+
+
+class _RefusalError(Exception):
+    """Answer the client with ``status`` and stop; raised only before any byte was relayed."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+async def open_tcp(address: str, port: int) -> Streams:
+    """Connect to an IP literal; ``AI_NUMERICHOST`` makes a host name fail instead of resolving."""
+    return await asyncio.open_connection(
+        address, port, limit=MAX_HEAD_BYTES, flags=socket.AI_NUMERICHOST
+    )
+
+
+class EgressProxy:
+    """``async with EgressProxy(policy) as proxy:`` then launch Chromium with its settings."""
+
+    def __init__(
+        self,
+        policy: UrlPolicy,
+        *,
+        resolve: Resolver = resolve_host,
+        connect: Connector = open_tcp,
+        connect_timeout_s: float = CONNECT_TIMEOUT_S,
+    ) -> None:
+        self.policy = policy
+        self.blocked: list[BlockedDestination] = []
+        self.forwarded: list[ForwardedDestination] = []
+        self._resolve = resolve
+        self._connect = connect
+        self._connect_timeout_s = connect_timeout_s
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: list[asyncio.StreamWriter] = []
+
+    @property
+    def server(self) -> str:
+        """The proxy's URL, ``http://127.0.0.1:PORT``."""
+        if self._server is None:
+            raise RuntimeError("the egress proxy is not running")
+        port = self._server.sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def playwright_proxy(self) -> ProxySettings:
+        """The ``proxy=`` argument of ``chromium.launch``: everything through here, no bypass."""
+        return {"server": self.server, "bypass": BYPASS_NOTHING}
+
+    def chromium_args(self) -> tuple[str, ...]:
+        """Extra ``args`` for ``chromium.launch`` that keep UDP traffic off the network."""
+        return CHROMIUM_EGRESS_ARGS
+
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(
+            self._accept, "127.0.0.1", 0, limit=MAX_HEAD_BYTES
+        )
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop listening, cancel every in-flight request and tunnel, close every socket."""
+        if self._server is None:
+            return
+        self._server.close()
+        while self._tasks:
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        # A closed transport still waits to flush to a peer that may never read: drop it now.
+        for writer in self._writers:
+            writer.transport.abort()
+        await self._server.wait_closed()
+        await asyncio.sleep(0)  # let the aborted transports release their sockets
+        self._server = None
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.create_task(self._serve(reader, writer))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._writers.append(writer)
+        try:
+            await self._handle(reader, writer)
+        except _RefusalError as exc:
+            await _answer(writer, exc.status, str(exc))
+        except (OSError, asyncio.IncompleteReadError):
+            pass  # a peer went away: nothing left to tell anyone
+        except Exception:
+            logger.exception("egress proxy connection failed")
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = _parse_request(await _read_head(reader, 431))
+        if request.method == "CONNECT":
+            await self._tunnel(request.target, reader, writer)
+        else:
+            await self._forward(request, reader, writer)
+
+    async def _tunnel(
+        self, target: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        async with self._upstream(target, default_port=443) as (upstream_reader, upstream_writer):
+            writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            await _splice(reader, writer, upstream_reader, upstream_writer)
+
+    async def _forward(
+        self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        """One absolute-form request (``GET http://host/path``), then the connection closes."""
+        scheme, authority, path = _split_target(request.target)
+        body_bytes = _content_length(request.headers)
+        upgrade = _header(request.headers, "upgrade")
+        upstream = self._upstream(authority, default_port=TARGET_PORTS[scheme])
+        async with upstream as (upstream_reader, upstream_writer):
+            upstream_writer.write(_origin_request(request, authority, path, upgrade))
+            await _copy_exactly(reader, upstream_writer, body_bytes)
+            if upgrade:
+                await _splice(reader, writer, upstream_reader, upstream_writer)
+            else:
+                await _relay_response(upstream_reader, writer)
+
+    @contextlib.asynccontextmanager
+    async def _upstream(self, authority: str, *, default_port: int) -> AsyncIterator[Streams]:
+        upstream_reader, upstream_writer = await self._open_upstream(authority, default_port)
+        try:
+            yield upstream_reader, upstream_writer
+        finally:
+            upstream_writer.close()
+
+    async def _open_upstream(self, authority: str, default_port: int) -> Streams:
+        host, port, addresses = await self._admit(authority, default_port)
+        for address in addresses:
+            try:
+                async with asyncio.timeout(self._connect_timeout_s):
+                    upstream_reader, upstream_writer = await self._connect(address, port)
+            except OSError:  # TimeoutError included: try the next checked address
+                continue
+            self._writers.append(upstream_writer)
+            self.forwarded.append(ForwardedDestination(host, port, address))
+            return upstream_reader, upstream_writer
+        raise _RefusalError(502, f"cannot connect to {host}:{port}")
+
+    async def _admit(self, authority: str, default_port: int) -> tuple[str, int, tuple[str, ...]]:
+        """Check the destination once; the resolver may block, so it runs in a thread."""
+        host, port = authority, default_port
+        try:
+            host, port = parse_authority(authority, default_port)
+            addresses = await asyncio.to_thread(
+                check_destination, host, port, self.policy, self._resolve
+            )
+        except UrlBlockedError as exc:
+            self.blocked.append(BlockedDestination(host, port, exc.why))
+            logger.info("egress blocked %s:%s (%s)", host, port, exc.why)
+            raise _RefusalError(403, f"blocked: {exc.why}") from exc
+        return host, port, addresses
+
+
+async def _read_head(reader: asyncio.StreamReader, too_large_status: int) -> bytes:
+    try:
+        return await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError as exc:
+        raise _RefusalError(too_large_status, "header too large") from exc
+
+
+def _parse_request(head: bytes) -> _Request:
+    request_line, headers = _parse_head(head)
+    parts = request_line.split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
+        raise _RefusalError(400, "malformed request line")
+    return _Request(parts[0], parts[1], parts[2], headers)
+
+
+def _parse_head(head: bytes) -> tuple[str, list[tuple[str, str]]]:
+    """Start line and headers. Stray CR, LF or NUL would let a peer smuggle extra headers."""
+    lines = head.decode("latin-1").removesuffix("\r\n\r\n").split("\r\n")
+    if any(char in line for line in lines for char in "\r\n\0"):
+        raise _RefusalError(400, "malformed header")
+    return lines[0], [_parse_header(line) for line in lines[1:]]
+
+
+def _parse_header(line: str) -> tuple[str, str]:
+    name, colon, value = line.partition(":")
+    if not colon or not HEADER_NAME.fullmatch(name):
+        raise _RefusalError(400, "malformed header")
+    return name, value.strip()
+
+
+def _header(headers: list[tuple[str, str]], name: str) -> str | None:
+    return next((value for key, value in headers if key.lower() == name), None)
+
+
+def _split_target(target: str) -> tuple[str, str, str]:
+    match = ABSOLUTE_TARGET.fullmatch(target)
+    if match is None:
+        raise _RefusalError(400, "only absolute http:// and ws:// targets are proxied")
+    path = match[3] if match[3].startswith("/") else f"/{match[3]}"
+    return match[1].lower(), match[2], path
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int:
+    """Request body size. Chunked uploads are refused: their end is not ours to find."""
+    if _header(headers, "transfer-encoding") is not None:
+        raise _RefusalError(411, "chunked request bodies are not supported")
+    lengths = {value for key, value in headers if key.lower() == "content-length"}
+    if len(lengths) > 1 or not all(value.isascii() and value.isdigit() for value in lengths):
+        raise _RefusalError(400, "invalid Content-Length")
+    return int(lengths.pop()) if lengths else 0
+
+
+def _origin_request(request: _Request, authority: str, path: str, upgrade: str | None) -> bytes:
+    """The request as the origin expects it: origin-form target, no proxy or hop-by-hop headers."""
+    nominated = {
+        token.strip().lower()
+        for key, value in request.headers
+        if key.lower() == "connection"
+        for token in value.split(",")
+    }
+    headers = [
+        (key, value)
+        for key, value in request.headers
+        if key.lower() not in HOP_BY_HOP and key.lower() not in nominated
+    ]
+    headers.insert(0, ("Host", authority))
+    if upgrade:
+        headers += [("Connection", "Upgrade"), ("Upgrade", upgrade)]
+    else:
+        headers.append(("Connection", "close"))  # one request per connection
+    return _serialise_head(f"{request.method} {path} {request.version}", headers)
+
+
+def _serialise_head(start_line: str, headers: list[tuple[str, str]]) -> bytes:
+    lines = [start_line, *(f"{key}: {value}" for key, value in headers), "", ""]
+    return "\r\n".join(lines).encode("latin-1")
+
+
+async def _relay_response(
+    upstream_reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """Stream the response back, saying ``Connection: close`` so the browser will not reuse us."""
+    try:
+        status_line, headers = _parse_head(await _read_head(upstream_reader, 502))
+    except (_RefusalError, asyncio.IncompleteReadError) as exc:
+        raise _RefusalError(502, "invalid upstream response") from exc
+    kept = [(key, value) for key, value in headers if key.lower() not in CONNECTION_HEADERS]
+    writer.write(_serialise_head(status_line, [*kept, ("Connection", "close")]))
+    await _pipe(upstream_reader, writer)
+
+
+async def _copy_exactly(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, remaining: int
+) -> None:
+    while remaining:
+        chunk = await reader.read(min(remaining, CHUNK_BYTES))
+        if not chunk:
+            raise ConnectionResetError("client closed the connection mid-body")
+        writer.write(chunk)
+        await writer.drain()
+        remaining -= len(chunk)
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copy until end of stream, then pass the half-close on."""
+    while chunk := await reader.read(CHUNK_BYTES):
+        writer.write(chunk)
+        await writer.drain()
+    if writer.can_write_eof():
+        with contextlib.suppress(OSError):
+            writer.write_eof()
+
+
+async def _splice(
+    client_reader: asyncio.StreamReader,
+    client_writer: asyncio.StreamWriter,
+    upstream_reader: asyncio.StreamReader,
+    upstream_writer: asyncio.StreamWriter,
+) -> None:
+    """Both directions until both end; a failure in one (a reset) ends the other too."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(_pipe(client_reader, upstream_writer))
+            group.create_task(_pipe(upstream_reader, client_writer))
+    except* OSError:
+        pass
+
+
+async def _answer(writer: asyncio.StreamWriter, status: int, message: str) -> None:
+    body = f"{message}\n".encode()
+    headers = [
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", str(len(body))),
+        ("Connection", "close"),
+    ]
+    writer.write(_serialise_head(f"HTTP/1.1 {status} {REASONS[status]}", headers) + body)
+    with contextlib.suppress(OSError):
+        await writer.drain()
