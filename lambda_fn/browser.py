@@ -72,6 +72,7 @@ class Chromium:
         self.executable = executable
         self.temp_dir = temp_dir
         self._playwright: Playwright | None = None
+        self.launches = 0  # browsers launched by this driver, for metrics and tests
 
     async def start(self) -> None:
         # Chromium and its renderers inherit this limit: no core dumps filling /tmp.
@@ -87,6 +88,7 @@ class Chromium:
     async def shoot(self, url: str, timer: PhaseTimer, *, proxy: dict[str, str] | None) -> Shot:
         """Capture ``url`` in a fresh browser; the caller bounds the time (``asyncio.timeout``)."""
         await self.start()
+        self.launches += 1
         profile = tempfile.mkdtemp(prefix="preview-chromium-", dir=self.temp_dir)
         context: BrowserContext | None = None
         try:
