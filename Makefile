@@ -30,3 +30,6 @@ functional: setup
 
 infra: setup
 	$(BIN)/pytest tests/infra
+
+demo: setup
+	$(BIN)/python scripts/demo.py

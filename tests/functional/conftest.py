@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 
 from lambda_fn.emulator import LocalAws, local_aws
-from tests.lambda_context import FakeLambdaContext
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 HandlerFactory = Callable[..., ModuleType]
@@ -31,11 +30,6 @@ def load_event(name: str, **detail: str) -> Any:
 def aws() -> Iterator[LocalAws]:
     with local_aws() as emulator:
         yield emulator
-
-
-@pytest.fixture
-def context() -> FakeLambdaContext:
-    return FakeLambdaContext()
 
 
 @pytest.fixture

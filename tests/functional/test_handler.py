@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 
 from lambda_fn.emulator import LocalAws
+from lambda_fn.local_context import LocalContext
 from lambda_fn.storage import CACHE_CONTROL
 from tests.functional.conftest import EVENTS, HandlerFactory, load_event
-from tests.lambda_context import FakeLambdaContext
 from tests.pages import RICH_PAGE, WHITE_PAGE, PageServer
 
 INVALID_EVENTS = sorted(path.name for path in (EVENTS / "invalid").glob("*.json"))
@@ -38,7 +38,7 @@ EXPECTED_REASONS = {
 
 
 def invoke(module: Any, event: Any) -> dict[str, Any]:
-    result: dict[str, Any] = module.handler(event, FakeLambdaContext())
+    result: dict[str, Any] = module.handler(event, LocalContext())
     return result
 
 
@@ -119,8 +119,8 @@ def run_handler_in_new_process(event: Any) -> dict[str, Any]:
         """
         import json, sys
         from lambda_fn.handler import handler
-        from tests.lambda_context import FakeLambdaContext
-        result = handler(json.loads(sys.argv[1]), FakeLambdaContext())
+        from lambda_fn.local_context import LocalContext
+        result = handler(json.loads(sys.argv[1]), LocalContext())
         print("RESULT " + json.dumps(result))
         """
     )

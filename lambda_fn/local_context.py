@@ -1,4 +1,4 @@
-"""A stand-in for the Lambda runtime's context object."""
+"""The Lambda context for runs outside Lambda: the local invoke and the tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 
 @dataclass
-class FakeLambdaContext:
+class LocalContext:
     function_name: str = "preview-screenshots"
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 2048
