@@ -668,3 +668,26 @@ def test_closing_the_proxy_ends_open_tunnels_and_leaves_nothing_open(origin: Ori
         assert_nothing_left_open(proxy_port, origin.port)
 
     asyncio.run(scenario())
+
+
+def test_closing_the_proxy_drops_a_tunnel_whose_peer_never_reads() -> None:
+    """Buffered bytes for a peer that never reads must not keep a socket open after close."""
+
+    async def scenario() -> None:
+        with socket.socket() as sink:  # accepts connections (backlog) but never reads
+            sink.bind(("127.0.0.1", 0))
+            sink.listen()
+            sink_port = sink.getsockname()[1]
+            async with EgressProxy(PRIVATE_OK) as proxy:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
+                writer.write(f"CONNECT 127.0.0.1:{sink_port} HTTP/1.1\r\n\r\n".encode())
+                assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200")
+                for _ in range(32):
+                    writer.write(b"x" * 1_000_000)
+                await asyncio.sleep(0.5)  # the sink's buffers fill; the proxy's write stalls
+                proxy_port = port_of(proxy)
+            writer.transport.abort()
+            await asyncio.sleep(0)
+            assert_nothing_left_open(proxy_port, sink_port)
+
+    asyncio.run(scenario())
