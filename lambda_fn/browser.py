@@ -16,6 +16,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from lambda_fn.blank import DomEvidence
 from lambda_fn.dom import read_evidence, read_title
+from lambda_fn.egress import EgressProxy
 from lambda_fn.errors import ConfigError
 from lambda_fn.events import PageInfo
 from lambda_fn.failures import classify_http_status, classify_playwright_error
@@ -85,15 +86,16 @@ class Chromium:
             await self._playwright.stop()
             self._playwright = None
 
-    async def shoot(self, url: str, timer: PhaseTimer, *, proxy: dict[str, str] | None) -> Shot:
-        """Capture ``url`` in a fresh browser; the caller bounds the time (``asyncio.timeout``)."""
+    async def shoot(self, url: str, timer: PhaseTimer, *, egress: EgressProxy | None) -> Shot:
+        """Capture ``url`` in a fresh browser whose every connection goes through ``egress``;
+        the caller bounds the time (``asyncio.timeout``)."""
         await self.start()
         self.launches += 1
         profile = tempfile.mkdtemp(prefix="preview-chromium-", dir=self.temp_dir)
         context: BrowserContext | None = None
         try:
             with timer.phase("launch"):
-                context = await self._launch(profile, proxy)
+                context = await self._launch(profile, egress)
             return await capture_page(context, url, timer)
         except PlaywrightError as exc:
             raise classify_playwright_error(exc, timer.interrupted or "launch") from exc
@@ -101,14 +103,18 @@ class Chromium:
             with timer.phase("teardown"):
                 await close_browser(context, profile)
 
-    async def _launch(self, profile: str, proxy: dict[str, str] | None) -> BrowserContext:
+    async def _launch(self, profile: str, egress: EgressProxy | None) -> BrowserContext:
         assert self._playwright is not None
-        options: dict[str, Any] = {"proxy": proxy} if proxy else {}
+        options: dict[str, Any] = {}
+        args = list(CHROMIUM_ARGS)
+        if egress is not None:
+            options["proxy"] = egress.playwright_proxy()
+            args.extend(egress.chromium_args())
         return await self._playwright.chromium.launch_persistent_context(
             profile,
             executable_path=self.executable,
             headless=True,
-            args=list(CHROMIUM_ARGS),
+            args=args,
             viewport=VIEWPORT,  # type: ignore[arg-type]
             device_scale_factor=1,
             service_workers="block",

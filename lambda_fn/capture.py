@@ -10,9 +10,11 @@ from typing import Protocol
 from lambda_fn.blank import BlankPolicy, Judgement, judge
 from lambda_fn.browser import Chromium, Shot
 from lambda_fn.config import Settings
-from lambda_fn.errors import CaptureError
+from lambda_fn.egress import Connector, EgressProxy, open_tcp
+from lambda_fn.errors import CaptureError, UrlBlockedError
 from lambda_fn.events import CaptureRequest, CaptureResult
-from lambda_fn.failures import deadline_error
+from lambda_fn.failures import deadline_error, egress_error
+from lambda_fn.guard import Resolver, UrlPolicy, check_url, resolve_host
 from lambda_fn.observability import logger
 from lambda_fn.storage import UPLOAD_RESERVE_S, StoredImage
 from lambda_fn.timing import PhaseTimer
@@ -40,6 +42,31 @@ class Attempt:
     shot: Shot | None = None
     judgement: Judgement | None = None
     stored: StoredImage | None = None
+    blocked_requests: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """How names are resolved and connections made: the system's, or a test's stand-ins."""
+
+    resolve: Resolver = resolve_host
+    connect: Connector = open_tcp
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What every attempt of one stage shares."""
+
+    request: CaptureRequest
+    url: str  # the canonical form of the checked preview URL
+    settings: Settings
+    policy: UrlPolicy
+    chromium: Chromium
+    store: Store | None
+    network: Network
+
+
+SYSTEM_NETWORK = Network()
 
 
 def blank_policy(settings: Settings) -> BlankPolicy:
@@ -50,6 +77,12 @@ def blank_policy(settings: Settings) -> BlankPolicy:
     )
 
 
+def url_policy(settings: Settings) -> UrlPolicy:
+    return UrlPolicy(
+        allowed_hosts=settings.allowed_url_hosts, allow_private=settings.allow_private_urls
+    )
+
+
 async def capture(
     request: CaptureRequest,
     settings: Settings,
@@ -57,64 +90,88 @@ async def capture(
     chromium: Chromium,
     store: Store | None,
     deadline: float | None = None,
+    network: Network = SYSTEM_NETWORK,
 ) -> Outcome:
     """Capture ``request.preview_url``; ``deadline`` (``time.monotonic``) may shorten the stage."""
     started = time.monotonic()
+    base = CaptureResult(job_id=request.job_id, stage=request.stage, status="failed")
+    policy = url_policy(settings)
+    try:
+        checked = await asyncio.to_thread(check_url, request.preview_url, policy, network.resolve)
+    except UrlBlockedError as exc:
+        log_failure(exc.reason, "guard", 0, str(exc))
+        return Outcome(result=replace(base, status="rejected", reason=exc.reason), png=None)
+    plan = Plan(request, checked.url, settings, policy, chromium, store, network)
     stage_deadline = started + MAX_ATTEMPTS * settings.attempt_budget_s
     if deadline is not None:
         stage_deadline = min(stage_deadline, deadline)
-    base = CaptureResult(job_id=request.job_id, stage=request.stage, status="failed")
+    return await run_attempts(plan, base, started, stage_deadline)
+
+
+async def run_attempts(
+    plan: Plan, base: CaptureResult, started: float, stage_deadline: float
+) -> Outcome:
+    """Up to ``MAX_ATTEMPTS``: retry a transient failure at once, a blank capture after a delay."""
     attempt = Attempt(PhaseTimer())
     for number in range(1, MAX_ATTEMPTS + 1):
-        attempt_deadline = min(time.monotonic() + settings.attempt_budget_s, stage_deadline)
         attempt = Attempt(PhaseTimer())
         base = replace(base, attempts=number)
+        attempt_deadline = min(time.monotonic() + plan.settings.attempt_budget_s, stage_deadline)
         try:
-            await run_attempt(request, settings, chromium, store, attempt, attempt_deadline)
+            await run_attempt(plan, attempt, attempt_deadline)
         except CaptureError as exc:
-            log_failure(exc, number)
+            log_failure(exc.reason, exc.phase, number, str(exc))
             base = replace(base, reason=exc.reason)
             if exc.transient and number < MAX_ATTEMPTS:
                 continue
-            return finish(base, attempt, started, status="failed")
+            blocked = exc.reason.startswith("url_blocked:")
+            return finish(base, attempt, started, status="rejected" if blocked else "failed")
         assert attempt.judgement is not None
         if not attempt.judgement.blank:
             return finish(base, attempt, started, status="captured", reason=None)
         log_discard(attempt.judgement, number)
         base = replace(base, reason=f"blank:{attempt.judgement.failed_check}")
         if number < MAX_ATTEMPTS:
-            await asyncio.sleep(max(0.0, min(settings.blank_retry_delay_s, _left(stage_deadline))))
+            delay = min(plan.settings.blank_retry_delay_s, stage_deadline - time.monotonic())
+            await asyncio.sleep(max(0.0, delay))
     return finish(base, attempt, started, status="discarded")
 
 
-async def run_attempt(
-    request: CaptureRequest,
-    settings: Settings,
-    chromium: Chromium,
-    store: Store | None,
-    attempt: Attempt,
-    deadline: float,
-) -> None:
+async def run_attempt(plan: Plan, attempt: Attempt, deadline: float) -> None:
     """Shoot, judge and (unless blank) store, filling ``attempt`` as each step succeeds."""
     timer = attempt.timer
-    try:
-        async with asyncio.timeout(_left(deadline)):
-            attempt.shot = await chromium.shoot(request.preview_url, timer, proxy=None)
-    except TimeoutError as exc:
-        raise deadline_error(timer) from exc
+    network = plan.network
+    async with EgressProxy(plan.policy, resolve=network.resolve, connect=network.connect) as egress:
+        try:
+            async with asyncio.timeout(deadline - time.monotonic()):
+                attempt.shot = await plan.chromium.shoot(plan.url, timer, egress=egress)
+        except TimeoutError as exc:
+            raise deadline_error(timer) from exc
+        except CaptureError as exc:
+            raise egress_error(exc, egress.blocked) from exc
+        finally:
+            attempt.blocked_requests = len(egress.blocked)
     with timer.phase("judgement"):
-        attempt.judgement = judge(attempt.shot.png, blank_policy(settings), attempt.shot.dom)
-    if attempt.judgement.blank or store is None:
-        return
-    if _left(deadline) < UPLOAD_RESERVE_S:
+        attempt.judgement = judge(attempt.shot.png, blank_policy(plan.settings), attempt.shot.dom)
+    if not attempt.judgement.blank and plan.store is not None:
+        await upload(plan, attempt, deadline)
+
+
+async def upload(plan: Plan, attempt: Attempt, deadline: float) -> None:
+    # Started only with UPLOAD_RESERVE_S left, the upload ends inside the attempt's budget (the
+    # S3 client's own timeouts bound it), so a deadline never abandons a half-made write.
+    if deadline - time.monotonic() < UPLOAD_RESERVE_S:
         raise CaptureError(
             "no time left to upload", reason="budget_exhausted", phase="upload", transient=False
         )
-    with timer.phase("upload"):
+    assert plan.store is not None
+    assert attempt.shot is not None
+    assert attempt.judgement is not None
+    with attempt.timer.phase("upload"):
         attempt.stored = await asyncio.to_thread(
-            store.put,
-            request.job_id,
-            request.stage,
+            plan.store.put,
+            plan.request.job_id,
+            plan.request.stage,
             attempt.shot.png,
             width=attempt.judgement.width,
             height=attempt.judgement.height,
@@ -131,6 +188,7 @@ def finish(base: CaptureResult, attempt: Attempt, started: float, **changes: obj
         judgement=attempt.judgement,
         page=shot.page if shot else None,
         dom=shot.dom if shot else None,
+        blocked_requests=attempt.blocked_requests,
         duration_ms=round((time.monotonic() - started) * 1000),
         timings_ms=dict(attempt.timer.ms),
         **changes,  # type: ignore[arg-type]
@@ -151,18 +209,8 @@ def log_discard(judgement: Judgement, attempt: int) -> None:
     )
 
 
-def log_failure(exc: CaptureError, attempt: int) -> None:
+def log_failure(reason: str, phase: str, attempt: int, error: str) -> None:
     logger.warning(
         "capture attempt failed",
-        extra={
-            "attempt": attempt,
-            "reason": exc.reason,
-            "phase": exc.phase,
-            "transient": exc.transient,
-            "error": str(exc)[:500],
-        },
+        extra={"attempt": attempt, "reason": reason, "phase": phase, "error": error[:500]},
     )
-
-
-def _left(deadline: float) -> float:
-    return deadline - time.monotonic()

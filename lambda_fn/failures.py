@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
+from lambda_fn.egress import BlockedDestination
 from lambda_fn.errors import CaptureError
 from lambda_fn.timing import PhaseTimer
 
@@ -61,3 +64,19 @@ def _timeout(phase: str, message: str) -> CaptureError:
     if phase == "navigation":
         return CaptureError(message, reason="navigation_timeout", phase=phase, transient=True)
     return CaptureError(message, reason="budget_exhausted", phase=phase, transient=False)
+
+
+def egress_error(exc: CaptureError, blocked: Sequence[BlockedDestination]) -> CaptureError:
+    """A navigation the egress proxy answered: refused by policy, or the upstream unreachable.
+
+    The proxy refuses with 403 (plain HTTP) or a failed CONNECT (HTTPS, seen as a tunnel
+    error); a failed CONNECT with nothing refused means the upstream did not accept.
+    """
+    if exc.phase != "navigation" or exc.reason not in ("egress_refused", "http_403"):
+        return exc
+    if blocked:
+        why = blocked[-1].why
+        return CaptureError(str(exc), reason=f"url_blocked:{why}", phase=exc.phase, transient=False)
+    if exc.reason == "egress_refused":
+        return CaptureError(str(exc), reason="connection_refused", phase=exc.phase, transient=True)
+    return exc
