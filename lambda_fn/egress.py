@@ -2,9 +2,9 @@
 
 Chromium sends all its traffic here (``playwright_proxy()``: loopback and link-local included,
 which Chromium would otherwise bypass), so every subresource, redirect, WebSocket and popup is a
-proxy request. For each destination the proxy resolves the name once, checks every address with
-``guard.check_destination``, and connects to a checked address itself. The browser never resolves
-a name, so a DNS answer that changes later (rebinding) cannot move a connection that was checked.
+proxy request. For each destination the proxy resolves the name once for its whole life, checks
+every address with ``guard.check_destination``, and connects to a checked address itself. The
+browser never resolves a name, so a DNS answer that changes later (rebinding) cannot move it.
 Refused destinations get a 403 and are recorded in ``blocked``; nothing is fetched for them.
 """
 
@@ -118,7 +118,8 @@ class EgressProxy:
         self._connect_timeout_s = connect_timeout_s
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: list[asyncio.StreamWriter] = []
+        self._checks: dict[tuple[str, int], asyncio.Task[tuple[str, ...]]] = {}
+        self._writers: list[asyncio.StreamWriter] = []  # kept for the proxy's life: one capture
 
     @property
     def server(self) -> str:
@@ -160,6 +161,9 @@ class EgressProxy:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+        for check in self._checks.values():
+            check.cancel()
+        await asyncio.gather(*self._checks.values(), return_exceptions=True)
         # A closed transport still waits to flush to a peer that may never read: drop it now.
         for writer in self._writers:
             writer.transport.abort()
@@ -237,18 +241,29 @@ class EgressProxy:
         raise _RefusalError(502, f"cannot connect to {host}:{port}")
 
     async def _admit(self, authority: str, default_port: int) -> tuple[str, int, tuple[str, ...]]:
-        """Check the destination once; the resolver may block, so it runs in a thread."""
         host, port = authority, default_port
         try:
             host, port = parse_authority(authority, default_port)
-            addresses = await asyncio.to_thread(
-                check_destination, host, port, self.policy, self._resolve
-            )
+            # Shielded: one cancelled connection must not cancel a check others are awaiting.
+            addresses = await asyncio.shield(self._check(host, port))
         except UrlBlockedError as exc:
             self.blocked.append(BlockedDestination(host, port, exc.why))
             logger.info("egress blocked %s:%s (%s)", host, port, exc.why)
             raise _RefusalError(403, f"blocked: {exc.why}") from exc
         return host, port, addresses
+
+    def _check(self, host: str, port: int) -> asyncio.Task[tuple[str, ...]]:
+        """The destination's check, run once per proxy: every later connection gets its answer.
+
+        Pinning the first answer keeps what the browser reaches consistent for the whole capture,
+        and spares a look-up per subresource. The resolver may block, so it runs in a thread.
+        """
+        key = (host, port)
+        if key not in self._checks:
+            self._checks[key] = asyncio.create_task(
+                asyncio.to_thread(check_destination, host, port, self.policy, self._resolve)
+            )
+        return self._checks[key]
 
 
 async def _read_head(reader: asyncio.StreamReader, too_large_status: int) -> bytes:
