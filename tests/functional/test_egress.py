@@ -701,3 +701,27 @@ def test_closing_the_proxy_drops_a_tunnel_whose_peer_never_reads() -> None:
             assert_nothing_left_open(proxy_port, sink_port)
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("scheme", ["ws", "http"])
+def test_absolute_form_websocket_upgrade_is_spliced_both_ways(origin: Origin, scheme: str) -> None:
+    async def scenario() -> bytes:
+        async with EgressProxy(PRIVATE_OK) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
+            writer.write(
+                f"GET {scheme}://127.0.0.1:{origin.port}/ws HTTP/1.1\r\n"
+                "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n".encode()
+            )
+            async with asyncio.timeout(5):
+                head = await reader.readuntil(b"\r\n\r\n")
+                frame = await reader.readexactly(7)
+                writer.write(b"\x88\x80\x00\x00\x00\x00")  # a masked close frame goes upstream
+                assert await reader.read(-1) == b""  # and the origin hangs up
+            writer.close()
+            return head + frame
+
+    answer = asyncio.run(scenario())
+    assert answer.startswith(b"HTTP/1.1 101 ")
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in answer
+    assert answer.endswith(b"\x81\x05hello")
