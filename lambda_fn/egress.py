@@ -34,6 +34,8 @@ CONNECT_TIMEOUT_S = 10.0
 # "<-loopback>" removes Chromium's implicit bypass of localhost, 127/8, ::1, 169.254/16 and
 # fe80::/10: those must reach the proxy to be refused, not be fetched directly.
 BYPASS_NOTHING = "<-loopback>"
+# On a refused plain-HTTP request, so a caller can tell a policy refusal from a page's own 403.
+BLOCKED_HEADER = "X-Egress-Blocked"
 CHROMIUM_EGRESS_ARGS = (
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",  # WebRTC UDP skips proxies
     "--disable-quic",  # HTTP/3 is UDP: only TCP through the proxy
@@ -87,9 +89,10 @@ class _Request:
 class _RefusalError(Exception):
     """Answer the client with ``status`` and stop; raised only before any byte was relayed."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(self, status: int, message: str, *, why: str | None = None) -> None:
         super().__init__(message)
         self.status = status
+        self.why = why
 
 
 async def open_tcp(address: str, port: int) -> Streams:
@@ -181,7 +184,7 @@ class EgressProxy:
         try:
             await self._handle(reader, writer)
         except _RefusalError as exc:
-            await _answer(writer, exc.status, str(exc))
+            await _answer(writer, exc)
         except (OSError, asyncio.IncompleteReadError):
             pass  # a peer went away: nothing left to tell anyone
         except Exception:
@@ -249,7 +252,7 @@ class EgressProxy:
         except UrlBlockedError as exc:
             self.blocked.append(BlockedDestination(host, port, exc.why))
             logger.info("egress blocked %s:%s (%s)", host, port, exc.why)
-            raise _RefusalError(403, f"blocked: {exc.why}") from exc
+            raise _RefusalError(403, f"blocked: {exc.why}", why=exc.why) from exc
         return host, port, addresses
 
     def _check(self, host: str, port: int) -> asyncio.Task[tuple[str, ...]]:
@@ -394,13 +397,16 @@ async def _splice(
         pass
 
 
-async def _answer(writer: asyncio.StreamWriter, status: int, message: str) -> None:
-    body = f"{message}\n".encode()
+async def _answer(writer: asyncio.StreamWriter, refusal: _RefusalError) -> None:
+    body = f"{refusal}\n".encode()
     headers = [
         ("Content-Type", "text/plain; charset=utf-8"),
         ("Content-Length", str(len(body))),
         ("Connection", "close"),
     ]
-    writer.write(_serialise_head(f"HTTP/1.1 {status} {REASONS[status]}", headers) + body)
+    if refusal.why is not None:
+        headers.append((BLOCKED_HEADER, refusal.why))
+    start_line = f"HTTP/1.1 {refusal.status} {REASONS[refusal.status]}"
+    writer.write(_serialise_head(start_line, headers) + body)
     with contextlib.suppress(OSError):
         await writer.drain()
