@@ -16,10 +16,10 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from lambda_fn.blank import DomEvidence
 from lambda_fn.dom import read_evidence, read_title
-from lambda_fn.egress import EgressProxy
+from lambda_fn.egress import BLOCKED_HEADER, EgressProxy
 from lambda_fn.errors import ConfigError
 from lambda_fn.events import PageInfo
-from lambda_fn.failures import classify_http_status, classify_playwright_error
+from lambda_fn.failures import classify_main_response, classify_playwright_error
 from lambda_fn.processes import find_processes, kill_processes
 from lambda_fn.readiness import MUTATION_CLOCK, NetworkTracker, wait_until_ready
 from lambda_fn.timing import PhaseTimer
@@ -136,8 +136,8 @@ async def capture_page(context: BrowserContext, url: str, timer: PhaseTimer) -> 
     with timer.phase("navigation"):
         response = await page.goto(url, wait_until="domcontentloaded")
         status = response.status if response else None
-        if status is not None:
-            classify_http_status(status)
+        if response is not None:
+            classify_main_response(response.status, response.headers.get(BLOCKED_HEADER.lower()))
         await _wait_for_load(page)
     with timer.phase("readiness"):
         await wait_until_ready(page, network)

@@ -14,7 +14,7 @@ from lambda_fn.egress import Connector, EgressProxy, open_tcp
 from lambda_fn.errors import CaptureError, UrlBlockedError
 from lambda_fn.events import CaptureRequest, CaptureResult
 from lambda_fn.failures import deadline_error, egress_error
-from lambda_fn.guard import Resolver, UrlPolicy, check_url, resolve_host
+from lambda_fn.guard import Resolver, UrlPolicy, check_final_url, check_url, resolve_host
 from lambda_fn.observability import logger
 from lambda_fn.storage import UPLOAD_RESERVE_S, StoredImage
 from lambda_fn.timing import PhaseTimer
@@ -141,7 +141,12 @@ async def run_attempt(plan: Plan, attempt: Attempt, deadline: float) -> None:
     """Shoot, judge and (unless blank) store, filling ``attempt`` as each step succeeds."""
     timer = attempt.timer
     network = plan.network
-    async with EgressProxy(plan.policy, resolve=network.resolve, connect=network.connect) as egress:
+    # Subresources may come from any public host (fonts, CDNs): the proxy enforces the address
+    # rules; ALLOWED_URL_HOSTS binds the preview URL and where its navigation ends.
+    egress_policy = replace(plan.policy, allowed_hosts=())
+    async with EgressProxy(
+        egress_policy, resolve=network.resolve, connect=network.connect
+    ) as egress:
         try:
             async with asyncio.timeout(deadline - time.monotonic()):
                 attempt.shot = await plan.chromium.shoot(plan.url, timer, egress=egress)
@@ -151,6 +156,12 @@ async def run_attempt(plan: Plan, attempt: Attempt, deadline: float) -> None:
             raise egress_error(exc, egress.blocked) from exc
         finally:
             attempt.blocked_requests = len(egress.blocked)
+    try:
+        check_final_url(attempt.shot.page.final_url, plan.policy)
+    except UrlBlockedError as exc:
+        raise CaptureError(
+            str(exc), reason=exc.reason, phase="navigation", transient=False
+        ) from exc
     with timer.phase("judgement"):
         attempt.judgement = judge(attempt.shot.png, blank_policy(plan.settings), attempt.shot.dom)
     if not attempt.judgement.blank and plan.store is not None:

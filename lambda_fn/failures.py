@@ -44,8 +44,16 @@ def classify_playwright_error(exc: PlaywrightError, phase: str) -> CaptureError:
     return CaptureError(message, reason=f"{phase}_failed", phase=phase, transient=False)
 
 
-def classify_http_status(status: int) -> None:
-    """An error status of the main document fails the attempt; only gateway errors are retried."""
+def classify_main_response(status: int, blocked_why: str | None) -> None:
+    """The main document's answer: refused by the egress proxy (``blocked_why``, from its
+    header) is a blocked URL; an error status fails the attempt, only gateway errors retried."""
+    if blocked_why is not None:
+        raise CaptureError(
+            "the egress proxy refused the navigation",
+            reason=f"url_blocked:{blocked_why}",
+            phase="navigation",
+            transient=False,
+        )
     if status >= 400:
         raise CaptureError(
             f"the preview answered HTTP {status}",
@@ -67,16 +75,11 @@ def _timeout(phase: str, message: str) -> CaptureError:
 
 
 def egress_error(exc: CaptureError, blocked: Sequence[BlockedDestination]) -> CaptureError:
-    """A navigation the egress proxy answered: refused by policy, or the upstream unreachable.
-
-    The proxy refuses with 403 (plain HTTP) or a failed CONNECT (HTTPS, seen as a tunnel
-    error); a failed CONNECT with nothing refused means the upstream did not accept.
-    """
-    if exc.phase != "navigation" or exc.reason not in ("egress_refused", "http_403"):
+    """An HTTPS navigation whose tunnel the egress proxy did not open: refused by the policy
+    (then ``blocked`` says why), or the upstream did not accept the connection."""
+    if exc.reason != "egress_refused":
         return exc
     if blocked:
         why = blocked[-1].why
         return CaptureError(str(exc), reason=f"url_blocked:{why}", phase=exc.phase, transient=False)
-    if exc.reason == "egress_refused":
-        return CaptureError(str(exc), reason="connection_refused", phase=exc.phase, transient=True)
-    return exc
+    return CaptureError(str(exc), reason="connection_refused", phase=exc.phase, transient=True)

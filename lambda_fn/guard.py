@@ -135,6 +135,21 @@ def check_destination(
     return _check_host(_parse_host(host), port, policy, resolve)
 
 
+def check_final_url(url: str, policy: UrlPolicy) -> None:
+    """A navigation that ended at ``url`` (after redirects) must still be on an allowed host.
+
+    Addresses are not resolved again: the egress proxy checked every one it connected to.
+    """
+    if not policy.allowed_hosts:
+        return
+    scheme, authority, _ = _split_url(url)
+    host_text, _ = parse_authority(authority, DEFAULT_PORTS[scheme])
+    if not _is_allowed_host(_parse_host(host_text).name, policy.allowed_hosts):
+        raise UrlBlockedError(
+            f"redirected to a host outside ALLOWED_URL_HOSTS: {url[:200]}", why="host_not_allowed"
+        )
+
+
 def parse_authority(authority: str, default_port: int) -> tuple[str, int]:
     """Split ``host[:port]`` (no userinfo allowed) into the host text and the port."""
     if "@" in authority:

@@ -15,6 +15,7 @@ from lambda_fn.config import Settings
 from tests.pages import (
     RICH_PAGE,
     WHITE_PAGE,
+    Handler,
     PageServer,
     blank_until,
     fail_first,
@@ -149,3 +150,35 @@ def test_js_busy_loop_is_bounded_by_the_budget_and_next_capture_works(pages: Pag
     assert result.reason == "budget_exhausted"
     assert time.monotonic() - started < 15 + 5  # budget plus a bounded teardown
     assert shoot(pages.page("/", RICH_PAGE)).result.status == "captured"
+
+
+def test_redirect_off_the_allowed_hosts_is_rejected(pages: PageServer) -> None:
+    port = pages.server_address[1]
+    pages.page("/elsewhere", RICH_PAGE)
+
+    def redirect(handler: Handler) -> None:
+        handler.send_response(302)
+        handler.send_header("Location", f"http://localhost:{port}/elsewhere")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+
+    pages.routes["/"] = redirect
+    result = shoot(pages.url("/"), ALLOWED_URL_HOSTS="127.0.0.1").result
+    assert (result.status, result.reason, result.attempts) == (
+        "rejected",
+        "url_blocked:host_not_allowed",
+        1,
+    )
+    assert shoot(pages.url("/elsewhere"), ALLOWED_URL_HOSTS="127.0.0.1").result.status == "captured"
+
+
+def test_preview_url_outside_the_allowed_hosts_is_rejected_before_any_browser(
+    pages: PageServer,
+) -> None:
+    result = shoot(pages.page("/", RICH_PAGE), ALLOWED_URL_HOSTS="*.e2b.app").result
+    assert (result.status, result.reason, result.attempts) == (
+        "rejected",
+        "url_blocked:host_not_allowed",
+        0,
+    )
+    assert pages.hits["/"] == 0
