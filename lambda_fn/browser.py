@@ -10,7 +10,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import BrowserContext, Dialog, Page, Playwright, async_playwright
+from playwright.async_api import (
+    BrowserContext,
+    Dialog,
+    Frame,
+    Page,
+    Playwright,
+    Response,
+    async_playwright,
+)
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
@@ -46,6 +54,11 @@ CHROMIUM_ARGS = (
 )
 LOAD_GRACE_MS = 5000  # after DOMContentLoaded, wait this long at most for ``load``
 CLOSE_TIMEOUT_S = 3.0  # a browser that will not close in this time is killed
+# What Playwright says when the page being evaluated navigated away (the document changed).
+NAVIGATED_AWAY = "Execution context was destroyed"
+# A screenshot racing a navigation never returns (with animations disabled): bound it, so the
+# capture can follow the page to its new document.
+SCREENSHOT_TIMEOUT_MS = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,19 +146,72 @@ async def capture_page(context: BrowserContext, url: str, timer: PhaseTimer) -> 
     page = context.pages[0] if context.pages else await context.new_page()
     page.on("dialog", _dismiss)
     network = NetworkTracker(page)
+    document = MainDocument(page)
     with timer.phase("navigation"):
         response = await page.goto(url, wait_until="domcontentloaded")
-        status = response.status if response else None
         if response is not None:
-            classify_main_response(response.status, response.headers.get(BLOCKED_HEADER.lower()))
+            _check_document(response)
         await _wait_for_load(page)
-    with timer.phase("readiness"):
-        await wait_until_ready(page, network)
-    with timer.phase("screenshot"):
-        png = await page.screenshot(type="png", full_page=False, animations="disabled")
-        dom = await read_evidence(page)
-        info = PageInfo(http_status=status, final_url=page.url, title=await read_title(page))
+    png, dom, title = await _settle_and_shoot(page, network, document, timer)
+    # The page may have navigated itself since (a script redirect): judge the document shown.
+    final = document.response or response
+    if final is not None:
+        _check_document(final)
+    info = PageInfo(http_status=final.status if final else None, final_url=page.url, title=title)
     return Shot(png=png, page=info, dom=dom)
+
+
+class MainDocument:
+    """The answer that brought the main frame's current document: the first navigation's, or
+    the latest one the page started itself. A response counts once its document commits."""
+
+    def __init__(self, page: Page) -> None:
+        self.response: Response | None = None
+        self.commits = 0  # main-frame navigations since the capture started
+        self._main = page.main_frame
+        self._latest: Response | None = None
+        page.on("response", self._answered)
+        page.on("framenavigated", self._committed)
+
+    def _answered(self, response: Response) -> None:
+        if response.request.is_navigation_request() and response.frame == self._main:
+            self._latest = response
+
+    def _committed(self, frame: Frame) -> None:
+        if frame == self._main:
+            self.response = self._latest
+            self.commits += 1
+
+
+def _check_document(response: Response) -> None:
+    classify_main_response(response.status, response.headers.get(BLOCKED_HEADER.lower()))
+
+
+async def _settle_and_shoot(
+    page: Page, network: NetworkTracker, document: MainDocument, timer: PhaseTimer
+) -> tuple[bytes, DomEvidence, str]:
+    """Readiness, then the PNG and the page's facts. A page that navigates itself meanwhile is
+    followed: its new document gets the same wait, until the caller's deadline."""
+    while True:
+        commits = document.commits
+        try:
+            with timer.phase("readiness"):
+                await wait_until_ready(page, network)
+            with timer.phase("screenshot"):
+                png = await page.screenshot(
+                    type="png",
+                    full_page=False,
+                    animations="disabled",
+                    timeout=SCREENSHOT_TIMEOUT_MS,
+                )
+                return png, await read_evidence(page), await read_title(page)
+        except PlaywrightError as exc:
+            navigated = document.commits != commits or NAVIGATED_AWAY in (exc.message or "")
+            if not navigated:
+                raise
+            timer.interrupted = None  # not a failure: the new document is waited for
+        with timer.phase("readiness"):
+            await _wait_for_load(page)
 
 
 async def _wait_for_load(page: Page) -> None:
