@@ -28,7 +28,7 @@ from lambda_fn.egress import BLOCKED_HEADER, EgressProxy
 from lambda_fn.errors import ConfigError
 from lambda_fn.events import PageInfo
 from lambda_fn.failures import classify_main_response, classify_playwright_error
-from lambda_fn.processes import find_processes, kill_processes
+from lambda_fn.processes import find_processes, kill_processes, limit_memory
 from lambda_fn.readiness import MUTATION_CLOCK, NetworkTracker, wait_until_ready
 from lambda_fn.timing import PhaseTimer
 
@@ -54,6 +54,9 @@ CHROMIUM_ARGS = (
 )
 LOAD_GRACE_MS = 5000  # after DOMContentLoaded, wait this long at most for ``load``
 CLOSE_TIMEOUT_S = 3.0  # a browser that will not close in this time is killed
+# Per Chromium process. A page allocating without end must crash its renderer, not grow it past
+# the function's memory (2 GB): Lambda would kill the whole environment, and no result is sent.
+PROCESS_MEMORY_LIMIT = 1 << 30
 # What Playwright says when the page being evaluated navigated away (the document changed).
 NAVIGATED_AWAY = "Execution context was destroyed"
 # A screenshot racing a navigation never returns (with animations disabled): bound it, so the
@@ -109,6 +112,7 @@ class Chromium:
         try:
             with timer.phase("launch"):
                 context = await self._launch(profile, egress)
+                limit_memory(find_processes(profile), PROCESS_MEMORY_LIMIT)
             return await capture_page(context, url, timer)
         except PlaywrightError as exc:
             raise classify_playwright_error(exc, timer.interrupted or "launch") from exc

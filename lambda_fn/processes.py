@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import signal
 from pathlib import Path
 
@@ -27,6 +28,16 @@ def kill_processes(pids: list[int]) -> None:
         try:
             os.kill(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
+            continue
+
+
+def limit_memory(pids: list[int], limit_bytes: int) -> None:
+    """Cap each process's data (heap and private writable mappings, ``RLIMIT_DATA``): past it
+    an allocation fails in that process alone. Processes they start later inherit the cap."""
+    for pid in pids:
+        try:
+            resource.prlimit(pid, resource.RLIMIT_DATA, (limit_bytes, limit_bytes))
+        except OSError:  # gone already, or not ours to limit
             continue
 
 
