@@ -14,12 +14,12 @@ def find_processes(marker: str) -> list[int]:
     """Processes whose command line contains ``marker`` (a per-capture user-data dir), and their
     descendants (renderers and helpers, which do not all repeat the marker)."""
     table = _process_table()
-    roots = [pid for pid, (_, cmdline) in table.items() if marker in cmdline]
-    found: list[int] = []
-    frontier = roots
+    found = [pid for pid, (_, cmdline) in table.items() if marker in cmdline]
+    frontier = set(found)
     while frontier:
+        # A descendant that repeats the marker is a root already: listed once.
+        frontier = {pid for pid, (ppid, _) in table.items() if ppid in frontier} - set(found)
         found.extend(frontier)
-        frontier = [pid for pid, (ppid, _) in table.items() if ppid in frontier]
     return found
 
 
