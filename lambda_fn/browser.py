@@ -25,7 +25,7 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 from lambda_fn.blank import DomEvidence
 from lambda_fn.dom import read_evidence, read_title
 from lambda_fn.egress import BLOCKED_HEADER, EgressProxy
-from lambda_fn.errors import ConfigError
+from lambda_fn.errors import CaptureError, ConfigError
 from lambda_fn.events import PageInfo
 from lambda_fn.failures import classify_main_response, classify_playwright_error
 from lambda_fn.processes import find_processes, kill_processes, limit_memory
@@ -107,7 +107,15 @@ class Chromium:
         the caller bounds the time (``asyncio.timeout``)."""
         await self.start()
         self.launches += 1
-        profile = tempfile.mkdtemp(prefix="preview-chromium-", dir=self.temp_dir)
+        try:
+            profile = tempfile.mkdtemp(prefix="preview-chromium-", dir=self.temp_dir)
+        except OSError as exc:  # /tmp full: a failed capture, not a failed invocation
+            raise CaptureError(
+                f"cannot create the browser profile: {exc}",
+                reason="launch_failed",
+                phase="launch",
+                transient=False,
+            ) from exc
         context: BrowserContext | None = None
         try:
             with timer.phase("launch"):
