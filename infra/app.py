@@ -27,6 +27,10 @@ T = TypeVar("T")
 ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
 STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 ORIGIN_PATTERN = re.compile(r"https?://[^/\s]+")
+HOST_GLOB_PATTERN = re.compile(r"[\w*.-]+")
+DOMAIN_PATTERN = re.compile(r"[a-z0-9.-]+\.[a-z]{2,}")
+# A bus name, not an ARN: the stack builds the ARN in its own account and region.
+BUS_NAME_PATTERN = re.compile(r"[\w.-]+")
 # CloudFront accepts certificates from us-east-1 only.
 CERTIFICATE_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:acm:us-east-1:\d{12}:certificate/[\w-]+")
 TOPIC_ARN_PATTERN = re.compile(r"arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[\w-]+")
@@ -77,6 +81,8 @@ class ContextReader:
         value = self._raw(key)
         if value is None:
             return default
+        if isinstance(value, bool):
+            raise ContextError(key, "a number", value)
         try:
             number = float(value)
         except (TypeError, ValueError) as exc:
@@ -136,7 +142,7 @@ def read_tuning(context: ContextReader) -> CaptureTuning:
         ),
         blank_retry_delay_s=context.number("blankRetryDelaySeconds", 2, minimum=0, maximum=10),
         breaker_threshold=context.integer("breakerThreshold", 3, minimum=1, maximum=100),
-        allowed_url_hosts=context.strings("allowedUrlHosts", (), re.compile(r"[\w*.-]+")),
+        allowed_url_hosts=context.strings("allowedUrlHosts", (), HOST_GLOB_PATTERN),
     )
 
 
@@ -151,30 +157,29 @@ def read_sizing(context: ContextReader) -> FunctionSizing:
 
 
 def read_custom_domain(context: ContextReader) -> CustomDomain | None:
-    domain_name = context.optional_string("domainName", re.compile(r"[a-z0-9.-]+\.[a-z]{2,}"))
+    domain_name = context.optional_string("domainName", DOMAIN_PATTERN)
     certificate_arn = context.optional_string("certificateArn", CERTIFICATE_ARN_PATTERN)
     if domain_name is None and certificate_arn is None:
         return None
-    if domain_name is None or certificate_arn is None:
-        raise ContextError(
-            "domainName" if domain_name is None else "certificateArn",
-            "domainName and certificateArn to be set together",
-            None,
-        )
+    if domain_name is None:
+        raise ContextError("domainName", "a value whenever certificateArn is set", None)
+    if certificate_arn is None:
+        raise ContextError("certificateArn", "a value whenever domainName is set", None)
     return CustomDomain(domain_name=domain_name, certificate_arn=certificate_arn)
 
 
 def read_settings(node: Node) -> ServiceSettings:
     """The deployment's settings from context, defaults filled in, every value validated."""
     context = ContextReader(node)
-    bus_name = re.compile(r"[\w.-]+")
-    trigger_bus_name = context.optional_string("triggerEventBus", bus_name) or "default"
+    trigger_bus_name = context.optional_string("triggerEventBus", BUS_NAME_PATTERN) or "default"
     return ServiceSettings(
         tuning=read_tuning(context),
         sizing=read_sizing(context),
         trigger_bus_name=trigger_bus_name,
         trigger_source=context.string("triggerSource", "build-pipeline"),
-        result_bus_name=context.optional_string("resultEventBus", bus_name) or trigger_bus_name,
+        result_bus_name=(
+            context.optional_string("resultEventBus", BUS_NAME_PATTERN) or trigger_bus_name
+        ),
         expiration_days=context.optional_integer(
             "screenshotExpirationDays", minimum=1, maximum=36_500
         ),

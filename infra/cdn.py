@@ -16,7 +16,7 @@ from constructs import Construct
 # pixels. The objects' own Cache-Control stays authoritative because the minimum TTL is zero.
 IMMUTABLE_TTL = Duration.days(365)
 # A snapshot URL can be fetched before its object lands (or after it expired): CloudFront must
-# not remember that 403/404 for long.
+# not remember that 403/404 for long. (OAC reads without s3:ListBucket, so a missing key is 403.)
 ERROR_CACHING_TTL = Duration.seconds(10)
 HSTS_MAX_AGE = Duration.days(730)
 
@@ -118,9 +118,9 @@ class ScreenshotCdn(Construct):
             Acknowledgment(
                 id="AwsSolutions-CFR3",
                 reason=(
-                    "Standard access logs need an ACL-enabled log bucket, which the "
-                    "bucket-owner-enforced policy of this stack rules out; request and error "
-                    "rates come from the distribution's CloudWatch metrics."
+                    "Objects are immutable, public-by-URL PNGs with no per-viewer data to audit; "
+                    "standard logs would need an ACL-enabled log bucket (this stack keeps ACLs "
+                    "disabled) and request and error rates are in the distribution's metrics."
                 ),
             ),
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ def synthesize(context: dict[str, Any], outdir: Path) -> Synthesized:
     return Synthesized(stack=stack, template=Template.from_stack(stack), outdir=outdir)
 
 
-def single_resource(template: Template, resource_type: str) -> tuple[str, dict[str, Any]]:
+def single_resource(template: Template, resource_type: str) -> tuple[str, Mapping[str, Any]]:
     """The logical ID and definition of the only resource of `resource_type`."""
     resources = template.find_resources(resource_type)
     assert len(resources) == 1, f"expected one {resource_type}, found {sorted(resources)}"

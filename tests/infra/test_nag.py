@@ -58,7 +58,7 @@ def raw_findings(context: dict[str, Any], outdir: Path) -> set[tuple[str, str]]:
     )
     stack = ScreenshotServiceStack(app, "Raw", settings=read_settings(app.node))
     return {
-        (resource.construct_path.removeprefix("Raw/"), violation.rule_name)
+        (str(resource.construct_path).removeprefix("Raw/"), violation.rule_name)
         for pack in (AwsSolutionsChecks(), ServerlessChecks())
         for violation in pack.validate_scope(stack).violations
         for resource in violation.violating_resources
