@@ -9,8 +9,6 @@ answer after the object was stored. The function under test is not patched.
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import http.client
 import os
 import socket
@@ -32,6 +30,7 @@ from lambda_fn.local_context import LocalContext
 from lambda_fn.processes import find_processes, kill_processes
 from tests.functional.conftest import HandlerFactory, load_event
 from tests.pages import RICH_PAGE, Handler, PageServer
+from tests.stored import assert_nothing_lost, published
 
 S3_ERRORS = {
     "slow_down": (503, "SlowDown", "Please reduce your request rate."),
@@ -176,28 +175,6 @@ def s3_fault(aws: LocalAws) -> Iterator[FaultFactory]:
 def invoke(module: Any, event: Any) -> dict[str, Any]:
     result: dict[str, Any] = module.handler(event, LocalContext())
     return result
-
-
-def assert_nothing_lost(aws: LocalAws, results: list[dict[str, Any]]) -> None:
-    """Every captured result's object is stored with its SHA-256; nothing else is stored."""
-    s3 = aws.client("s3")
-    captured = [result for result in results if result["status"] == "captured"]
-    for result in captured:
-        key = result["image"]["key"]
-        body = s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
-        assert hashlib.sha256(body).hexdigest() == result["image"]["sha256"]
-        head = s3.head_object(Bucket=aws.bucket, Key=key, ChecksumMode="ENABLED")
-        assert base64.b64decode(head["ChecksumSHA256"]) == hashlib.sha256(body).digest()
-        assert result["snapshot_url"] == f"https://{aws.cdn_domain}/{key}"
-    listing = s3.list_objects_v2(Bucket=aws.bucket).get("Contents", [])
-    assert {item["Key"] for item in listing} == {result["image"]["key"] for result in captured}
-    for result in results:
-        if result["status"] != "captured":
-            assert (result["snapshot_url"], result["image"]) == (None, None)
-
-
-def published(aws: LocalAws) -> list[dict[str, Any]]:
-    return [event["detail"] for event in aws.received_results()]
 
 
 # --- S3 -------------------------------------------------------------------------------------------

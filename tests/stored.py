@@ -1,0 +1,40 @@
+"""What the emulated AWS holds after invocations: the proof that no accepted screenshot is lost."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any
+
+from lambda_fn.emulator import LocalAws
+
+
+def assert_nothing_lost(aws: LocalAws, results: list[dict[str, Any]]) -> None:
+    """Every captured result's object is stored with its SHA-256; nothing else is stored."""
+    s3 = aws.client("s3")
+    captured = [result for result in results if result["status"] == "captured"]
+    for result in captured:
+        key = result["image"]["key"]
+        body = s3.get_object(Bucket=aws.bucket, Key=key)["Body"].read()
+        assert hashlib.sha256(body).hexdigest() == result["image"]["sha256"]
+        head = s3.head_object(Bucket=aws.bucket, Key=key, ChecksumMode="ENABLED")
+        assert base64.b64decode(head["ChecksumSHA256"]) == hashlib.sha256(body).digest()
+        assert result["snapshot_url"] == f"https://{aws.cdn_domain}/{key}"
+    assert stored_keys(aws) == {result["image"]["key"] for result in captured}
+    for result in results:
+        if result["status"] != "captured":
+            assert (result["snapshot_url"], result["image"]) == (None, None)
+
+
+def stored_keys(aws: LocalAws) -> set[str]:
+    paginator = aws.client("s3").get_paginator("list_objects_v2")
+    return {
+        item["Key"]
+        for page in paginator.paginate(Bucket=aws.bucket)
+        for item in page.get("Contents", [])
+    }
+
+
+def published(aws: LocalAws) -> list[dict[str, Any]]:
+    """The details of the result events that reached the bus (drained)."""
+    return [event["detail"] for event in aws.received_results()]
