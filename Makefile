@@ -33,3 +33,6 @@ infra: setup
 
 demo: setup
 	$(BIN)/python scripts/demo.py
+
+soak: setup
+	$(BIN)/pytest tests/soak -s
