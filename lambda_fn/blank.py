@@ -7,15 +7,18 @@ DOM evidence of real content overrule tier 2 only, for sparse but real pages.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
+import pyspng
 from PIL import Image, ImageStat
 
-# Candidate colours for "most common" come from every SAMPLE_STRIDE-th pixel (a prime, so page
-# stripes cannot alias with it); each candidate is then counted exactly over every pixel.
+# Candidate colours for "most common" are the median pixel value (which is the most common colour
+# whenever one covers more than half of the image, so every verdict at a threshold above 0.5 is
+# exact) and the top colours of every SAMPLE_STRIDE-th pixel (a prime, so page stripes cannot alias
+# with it); each candidate is then counted exactly over every pixel.
 SAMPLE_STRIDE = 97
 CANDIDATES = 3
 # Visible text or loaded images that count as real content under the content-aware policy.
@@ -57,8 +60,10 @@ class Judgement:
 
 def judge(png: bytes, policy: BlankPolicy, dom: DomEvidence | None = None) -> Judgement:
     """Judge ``png``; every score is computed even when tier 1 already decides, as evidence."""
-    image = Image.open(io.BytesIO(png)).convert("RGBA")
-    fraction = uniform_fraction(image)
+    rgba = decode_rgba(png)
+    height, width = rgba.shape[:2]
+    fraction = uniform_fraction(rgba)
+    image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
     stddev = max(ImageStat.Stat(image).stddev[:3])
     failed = _failed_check(len(png), fraction, policy, dom)
     return Judgement(
@@ -67,18 +72,26 @@ def judge(png: bytes, policy: BlankPolicy, dom: DomEvidence | None = None) -> Ju
         max_stddev=round(stddev, 2),
         blank=failed is not None,
         failed_check=failed,
-        width=image.width,
-        height=image.height,
+        width=width,
+        height=height,
     )
 
 
-def uniform_fraction(image: Image.Image) -> float:
-    """Fraction of pixels equal to the most common colour of an RGBA image."""
-    pixels = np.frombuffer(image.tobytes(), dtype=np.uint32)
+def decode_rgba(png: bytes) -> npt.NDArray[np.uint8]:
+    """Any PNG as a height x width x 4 array of 8-bit RGBA (libspng: about twice Pillow's speed)."""
+    rgba: npt.NDArray[np.uint8] = pyspng.load(png, format="RGBA")
+    return rgba
+
+
+def uniform_fraction(rgba: npt.NDArray[np.uint8]) -> float:
+    """Fraction of pixels equal to the most common colour of a height x width x 4 RGBA array."""
+    pixels = np.ascontiguousarray(rgba).reshape(-1).view(np.uint32)
     if pixels.size == 0:
         return 1.0
     values, counts = np.unique(pixels[::SAMPLE_STRIDE], return_counts=True)
-    candidates = values[np.argsort(counts)[-CANDIDATES:]]
+    middle = pixels.size // 2
+    median = np.partition(pixels, middle)[middle]
+    candidates = {median, *values[np.argsort(counts)[-CANDIDATES:]]}
     best = max(int(np.count_nonzero(pixels == colour)) for colour in candidates)
     return best / pixels.size
 

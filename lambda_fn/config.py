@@ -10,6 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from lambda_fn.errors import ConfigError
 
 STAGE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+# Names AWS would refuse fail at cold start, not at the first upload or write.
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+TABLE_PATTERN = r"^[A-Za-z0-9_.-]{3,255}$"
+BUS_PATTERN = r"^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9/._-]{1,256}$"
+# ALLOWED_URL_HOSTS holds host-name globs (fnmatch), never URLs: no scheme, port or path.
+HOST_GLOB_PATTERN = r"^[A-Za-z0-9*?\[\]!.-]+$"
 
 
 def _split_csv(value: object) -> object:
@@ -24,22 +30,24 @@ class Settings(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
 
     screenshot_enabled: bool = Field(True, alias="SCREENSHOT_ENABLED")
-    screenshots_bucket: str | None = Field(None, alias="SCREENSHOTS_BUCKET", min_length=3)
+    screenshots_bucket: str | None = Field(None, alias="SCREENSHOTS_BUCKET", pattern=BUCKET_PATTERN)
     screenshots_cdn_domain: str | None = Field(
         None, alias="SCREENSHOTS_CDN_DOMAIN", pattern=r"^[A-Za-z0-9.-]+(:[0-9]{1,5})?$"
     )
     capture_stages: tuple[Annotated[str, Field(pattern=STAGE_PATTERN)], ...] = Field(
         ("checks", "ready"), alias="CAPTURE_STAGES"
     )
-    state_table: str | None = Field(None, alias="STATE_TABLE", min_length=3)
-    result_bus: str | None = Field(None, alias="RESULT_BUS", min_length=1)
+    state_table: str | None = Field(None, alias="STATE_TABLE", pattern=TABLE_PATTERN)
+    result_bus: str | None = Field(None, alias="RESULT_BUS", pattern=BUS_PATTERN)
     attempt_budget_s: float = Field(15.0, alias="ATTEMPT_BUDGET_S", gt=1, le=60)
     blank_min_bytes: int = Field(5120, alias="BLANK_MIN_BYTES", ge=0)
     blank_max_uniform_fraction: float = Field(0.95, alias="BLANK_MAX_UNIFORM_FRACTION", gt=0, le=1)
     blank_retry_delay_s: float = Field(2.0, alias="BLANK_RETRY_DELAY_S", ge=0, le=10)
     blank_policy: Literal["pixels", "content-aware"] = Field("pixels", alias="BLANK_POLICY")
     breaker_threshold: int = Field(3, alias="BREAKER_THRESHOLD", ge=1)
-    allowed_url_hosts: tuple[str, ...] = Field((), alias="ALLOWED_URL_HOSTS")
+    allowed_url_hosts: tuple[Annotated[str, Field(pattern=HOST_GLOB_PATTERN)], ...] = Field(
+        (), alias="ALLOWED_URL_HOSTS"
+    )
     allow_private_urls: bool = Field(False, alias="ALLOW_PRIVATE_URLS")
     chromium_executable: str | None = Field(None, alias="CHROMIUM_EXECUTABLE", min_length=1)
 

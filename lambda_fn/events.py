@@ -74,7 +74,9 @@ def _looks_like_other_envelope(event: dict[str, Any]) -> bool:
 
 
 def _field_of(exc: ValidationError) -> str:
-    loc = [part for part in exc.errors()[0]["loc"] if part != "detail"]
+    loc = exc.errors()[0]["loc"]
+    if len(loc) > 1 and loc[0] == "detail":
+        loc = loc[1:]  # a field inside the envelope's detail is named as in a direct request
     return str(loc[0]) if loc else "event"
 
 
