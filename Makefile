@@ -3,6 +3,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
 .PHONY: setup test lint typecheck hadolint unit functional infra demo bench soak
 
@@ -33,6 +34,9 @@ infra: setup
 
 demo: setup
 	$(BIN)/python scripts/demo.py
+
+bench: setup
+	$(BIN)/python benchmarks/bench.py
 
 soak: setup
 	$(BIN)/pytest tests/soak -s

@@ -24,7 +24,8 @@ from lambda_fn.browser import Chromium, find_executable
 from lambda_fn.capture import Outcome, capture
 from lambda_fn.config import Settings
 from lambda_fn.emulator import LocalAws, local_aws
-from lambda_fn.events import CaptureRequest
+from lambda_fn.errors import InvalidRequestError, ScreenshotError
+from lambda_fn.events import CaptureResult, Status, parse_request
 from lambda_fn.local_context import LocalContext
 from lambda_fn.observability import logger
 
@@ -35,9 +36,16 @@ def main(argv: list[str] | None = None) -> int:
     handler = logger.registered_handler
     if isinstance(handler, logging.StreamHandler):
         handler.setStream(sys.stderr)
-    if args.command == "shoot":
-        return shoot(args.url, args.output)
-    return invoke(args.event, emulate_aws=args.emulate_aws, output=args.output)
+    try:
+        if args.command == "shoot":
+            return shoot(args.url, args.output)
+        return invoke(args.event, emulate_aws=args.emulate_aws, output=args.output)
+    except ScreenshotError as exc:  # bad input or configuration: a result, not a traceback
+        status: Status = "rejected" if isinstance(exc, InvalidRequestError) else "failed"
+        _print(
+            {**CaptureResult(None, None, status, reason=exc.reason).as_dict(), "error": str(exc)}
+        )
+        return 2
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,7 +77,7 @@ async def shoot_url(url: str, settings: Settings) -> Outcome:
     await chromium.start()
     driver_ms = round((time.perf_counter() - started) * 1000)
     try:
-        request = CaptureRequest(job_id="local", stage="shoot", preview_url=url)
+        request = parse_request({"job_id": "local", "stage": "shoot", "preview_url": url})
         outcome = await capture(request, settings, chromium=chromium, store=None)
     finally:
         await chromium.stop()
@@ -78,7 +86,10 @@ async def shoot_url(url: str, settings: Settings) -> Outcome:
 
 
 def invoke(event_path: Path, *, emulate_aws: bool, output: Path | None) -> int:
-    event = json.loads(event_path.read_text())
+    try:
+        event = json.loads(event_path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InvalidRequestError(str(exc), reason="invalid_request:event") from exc
     if not emulate_aws:
         result = run_handler(event)
     else:

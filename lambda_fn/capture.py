@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -144,28 +145,34 @@ async def run_attempt(plan: Plan, attempt: Attempt, deadline: float) -> None:
     # Subresources may come from any public host (fonts, CDNs): the proxy enforces the address
     # rules; ALLOWED_URL_HOSTS binds the preview URL and where its navigation ends.
     egress_policy = replace(plan.policy, allowed_hosts=())
-    async with EgressProxy(
-        egress_policy, resolve=network.resolve, connect=network.connect
-    ) as egress:
+    async with contextlib.AsyncExitStack() as stack:
+        egress = await stack.enter_async_context(
+            EgressProxy(egress_policy, resolve=network.resolve, connect=network.connect)
+        )
         try:
             async with asyncio.timeout(deadline - time.monotonic()):
-                attempt.shot = await plan.chromium.shoot(plan.url, timer, egress=egress)
+                attempt.shot = await stack.enter_async_context(
+                    plan.chromium.shoot(plan.url, timer, egress=egress)
+                )
         except TimeoutError as exc:
             raise deadline_error(timer) from exc
         except CaptureError as exc:
             raise egress_error(exc, egress.blocked) from exc
         finally:
             attempt.blocked_requests = len(egress.blocked)
-    try:
-        check_final_url(attempt.shot.page.final_url, plan.policy)
-    except UrlBlockedError as exc:
-        raise CaptureError(
-            str(exc), reason=exc.reason, phase="navigation", transient=False
-        ) from exc
-    with timer.phase("judgement"):
-        attempt.judgement = judge(attempt.shot.png, blank_policy(plan.settings), attempt.shot.dom)
-    if not attempt.judgement.blank and plan.store is not None:
-        await upload(plan, attempt, deadline)
+        # The browser is closing meanwhile (leaving this block waits for it).
+        try:
+            check_final_url(attempt.shot.page.final_url, plan.policy)
+        except UrlBlockedError as exc:
+            raise CaptureError(
+                str(exc), reason=exc.reason, phase="navigation", transient=False
+            ) from exc
+        with timer.phase("judgement"):
+            attempt.judgement = await asyncio.to_thread(
+                judge, attempt.shot.png, blank_policy(plan.settings), attempt.shot.dom
+            )
+        if not attempt.judgement.blank and plan.store is not None:
+            await upload(plan, attempt, deadline)
 
 
 async def upload(plan: Plan, attempt: Attempt, deadline: float) -> None:

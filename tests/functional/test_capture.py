@@ -7,11 +7,13 @@ import io
 import os
 import time
 
+import psutil
 from PIL import Image
 
 from lambda_fn.__main__ import shoot_url
 from lambda_fn.capture import Outcome
 from lambda_fn.config import Settings
+from lambda_fn.processes import find_processes
 from tests.pages import (
     RICH_PAGE,
     WHITE_PAGE,
@@ -182,3 +184,20 @@ def test_preview_url_outside_the_allowed_hosts_is_rejected_before_any_browser(
         0,
     )
     assert pages.hits["/"] == 0
+
+
+def test_browser_runs_without_a_gpu_or_network_process(pages: PageServer) -> None:
+    seen: list[str] = []
+
+    def record_process_types(handler: Handler) -> None:
+        for pid in find_processes("preview-chromium-"):
+            cmdline = psutil.Process(pid).cmdline()
+            types = [arg for arg in cmdline if arg.startswith(("--type=", "--utility-sub-type="))]
+            seen.append(" ".join(types) or "browser")
+        handler.reply(RICH_PAGE)
+
+    pages.routes["/"] = record_process_types
+    assert shoot(pages.url("/")).result.status == "captured"
+    assert "browser" in seen
+    assert any("--type=renderer" in kind for kind in seen)
+    assert not [kind for kind in seen if "gpu-process" in kind or "NetworkService" in kind]

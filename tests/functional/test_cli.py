@@ -18,14 +18,14 @@ from tests.pages import RICH_PAGE, WHITE_PAGE, PageServer
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_cli(*args: str) -> tuple[int, dict[str, Any]]:
+def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
         [sys.executable, "-m", "lambda_fn", *args],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
-        env={**os.environ, "ALLOW_PRIVATE_URLS": "true"},
+        env={**os.environ, "ALLOW_PRIVATE_URLS": "true", **(env or {})},
     )
     result: dict[str, Any] = json.loads(done.stdout)
     return done.returncode, result
@@ -77,3 +77,26 @@ def test_invoke_of_an_invalid_event_prints_the_rejection(tmp_path: Path) -> None
         "rejected",
         "invalid_request:preview_url",
     )
+
+
+def test_shoot_of_a_url_that_is_not_http_prints_the_rejection_without_a_traceback() -> None:
+    code, result = run_cli("shoot", "file:///etc/passwd")
+    assert (code, result["status"], result["reason"]) == (
+        2,
+        "rejected",
+        "invalid_request:preview_url",
+    )
+
+
+def test_shoot_without_a_browser_prints_the_configuration_error(tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-chromium")
+    code, result = run_cli("shoot", "http://127.0.0.1:9/", env={"CHROMIUM_EXECUTABLE": missing})
+    assert (code, result["status"], result["reason"]) == (2, "failed", "invalid_config")
+    assert missing in result["error"]
+
+
+def test_invoke_of_an_unreadable_event_file_prints_the_rejection(tmp_path: Path) -> None:
+    event_path = tmp_path / "event.json"
+    event_path.write_text("{not json")
+    code, result = run_cli("invoke", str(event_path))
+    assert (code, result["status"], result["reason"]) == (2, "rejected", "invalid_request:event")

@@ -401,7 +401,8 @@ def test_page_navigating_itself_away_after_load_is_followed_to_its_new_document(
 def test_page_navigating_back_and_forth_forever_exhausts_one_attempt_budget(
     pages: PageServer,
 ) -> None:
-    hop = b"<h1>%s</h1><script>onload = () => setTimeout(() => location = '%s', 100)</script>"
+    # Each document lives less than QUIET_MS after its load, so none is ever settled.
+    hop = b"<h1>%s</h1><script>onload = () => setTimeout(() => location = '%s', 40)</script>"
     pages.page("/ping", hop % (b"ping", b"/pong"))
     pages.page("/pong", hop % (b"pong", b"/ping"))
     run = capture_then_next(pages.url("/ping"), pages.page("/next", RICH_PAGE), FAST)
