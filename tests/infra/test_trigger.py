@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from aws_cdk.assertions import Template
 
 from tests.infra.helpers import get_att, logical_id, properties, ref
@@ -91,3 +94,11 @@ def test_eventbridge_may_deliver_to_the_trigger_dlq_and_only_over_tls(
             "Resource": get_att(queue_id, "Arn"),
         },
     ]
+
+
+def test_the_sample_pipeline_event_matches_the_rule(template: Template) -> None:
+    event = json.loads((Path(__file__).parents[2] / "events" / "eventbridge.json").read_text())
+    pattern = properties(template, RULE)["EventPattern"]
+    assert event["source"] in pattern["source"]
+    assert event["detail-type"] in pattern["detail-type"]
+    assert event["detail"]["stage"] in pattern["detail"]["stage"]
