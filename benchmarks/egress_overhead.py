@@ -12,28 +12,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import AsyncExitStack, contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from contextlib import AsyncExitStack
 
+from benchlib.site import Route, serve_routes
 from playwright.async_api import Browser, Playwright, async_playwright
 
+from lambda_fn.browser import CHROMIUM_ARGS
 from lambda_fn.egress import EgressProxy
 from lambda_fn.guard import UrlPolicy
 
 EXECUTABLE = "/usr/bin/chromium-headless-shell"
-ARGS = (
-    "--no-sandbox",
-    "--no-zygote",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-)
 KINDS = {
     "js": ("application/javascript", "<script src='/r{i}.js'></script>", "var v{i} = '{pad}';"),
     "css": ("text/css", "<link rel='stylesheet' href='/r{i}.css'>", ".c{i} {{ content: '{pad}' }}"),
@@ -45,49 +34,18 @@ KINDS = {
 }
 
 
-def build_site(subresources: int) -> dict[str, tuple[str, bytes]]:
-    """Path → (content type, body): an index page referencing ``subresources`` files of ~8 KB."""
-    site: dict[str, tuple[str, bytes]] = {}
+def build_site(subresources: int) -> dict[str, Route]:
+    """An index page referencing ``subresources`` files of ~8 KB, all answered at once."""
+    site: dict[str, Route] = {}
     tags = []
     for i in range(subresources):
         extension = list(KINDS)[i % len(KINDS)]
         content_type, tag, body = KINDS[extension]
         tags.append(tag.format(i=i))
-        site[f"/r{i}.{extension}"] = (content_type, body.format(i=i, pad="x" * 8000).encode())
+        site[f"/r{i}.{extension}"] = (content_type, body.format(i=i, pad="x" * 8000).encode(), 0)
     page = f"<!doctype html><title>bench</title>{''.join(tags)}<p>done</p>"
-    site["/"] = ("text/html", page.encode())
+    site["/"] = ("text/html", page.encode(), 0)
     return site
-
-
-@contextmanager
-def serve(site: dict[str, tuple[str, bytes]]) -> Iterator[int]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-        # Headers and body go out in separate writes: with Nagle's algorithm on, every
-        # keep-alive response would wait out the client's delayed ACK (~40 ms).
-        disable_nagle_algorithm = True
-
-        def do_GET(self) -> None:
-            content_type, body = site.get(self.path, ("text/plain", b"missing"))
-            self.send_response(200 if self.path in site else 404)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            """Quiet."""
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield int(server.server_address[1])
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 async def load_once(playwright: Playwright, url: str, *, proxied: bool) -> float:
@@ -109,11 +67,11 @@ async def launch(playwright: Playwright, stack: AsyncExitStack, *, proxied: bool
         proxy = await stack.enter_async_context(EgressProxy(UrlPolicy(allow_private=True)))
         browser = await playwright.chromium.launch(
             executable_path=EXECUTABLE,
-            args=[*ARGS, *proxy.chromium_args()],
+            args=[*CHROMIUM_ARGS, *proxy.chromium_args()],
             proxy=proxy.playwright_proxy(),
         )
     else:
-        browser = await playwright.chromium.launch(executable_path=EXECUTABLE, args=ARGS)
+        browser = await playwright.chromium.launch(executable_path=EXECUTABLE, args=CHROMIUM_ARGS)
     stack.push_async_callback(browser.close)
     return browser
 
@@ -139,8 +97,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--subresources", type=int, default=30)
     options = parser.parse_args()
-    with serve(build_site(options.subresources)) as port:
-        timings = asyncio.run(measure(f"http://127.0.0.1:{port}/", options.rounds))
+    with serve_routes(build_site(options.subresources)) as base_url:
+        timings = asyncio.run(measure(f"{base_url}/", options.rounds))
     print(f"{options.subresources} subresources, {options.rounds} rounds, fresh browser per load")
     for mode, values in timings.items():
         p50, p90 = statistics.median(values) * 1000, percentile(values, 0.9) * 1000

@@ -20,14 +20,15 @@ from constructs import Node
 from infra.cdn import CustomDomain
 from infra.function import CaptureTuning, FunctionSizing
 from infra.stack import ScreenshotServiceStack, ServiceSettings
+from lambda_fn import patterns
 
 STACK_NAME = "PreviewScreenshotService"
 T = TypeVar("T")
 
 ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
-STAGE_PATTERN = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+STAGE_PATTERN = re.compile(patterns.STAGE)
 ORIGIN_PATTERN = re.compile(r"https?://[^/\s]+")
-HOST_GLOB_PATTERN = re.compile(r"[\w*.-]+")
+HOST_GLOB_PATTERN = re.compile(patterns.HOST_GLOB)
 DOMAIN_PATTERN = re.compile(r"[a-z0-9.-]+\.[a-z]{2,}")
 # A bus name, not an ARN: the stack builds the ARN in its own account and region.
 BUS_NAME_PATTERN = re.compile(r"[\w.-]+")
@@ -135,7 +136,12 @@ def read_tuning(context: ContextReader) -> CaptureTuning:
     return CaptureTuning(
         screenshot_enabled=context.boolean("screenshotEnabled", default=True),
         capture_stages=capture_stages,
-        attempt_budget_s=context.number("attemptBudgetSeconds", 15, minimum=1, maximum=60),
+        attempt_budget_s=context.number(
+            "attemptBudgetSeconds",
+            15,
+            minimum=patterns.MIN_ATTEMPT_BUDGET_S,
+            maximum=patterns.MAX_ATTEMPT_BUDGET_S,
+        ),
         blank_min_bytes=context.integer("blankMinBytes", 5120, minimum=0, maximum=10_000_000),
         blank_max_uniform_fraction=context.number(
             "blankMaxUniformFraction", 0.95, minimum=0.01, maximum=1

@@ -7,15 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lambda_fn import patterns
 from lambda_fn.errors import ConfigError
+from lambda_fn.patterns import anchored
 
-STAGE_PATTERN = r"^[a-z][a-z0-9_-]{0,31}$"
+STAGE_PATTERN = anchored(patterns.STAGE)
 # Names AWS would refuse fail at cold start, not at the first upload or write.
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 TABLE_PATTERN = r"^[A-Za-z0-9_.-]{3,255}$"
 BUS_PATTERN = r"^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9/._-]{1,256}$"
-# ALLOWED_URL_HOSTS holds host-name globs (fnmatch), never URLs: no scheme, port or path.
-HOST_GLOB_PATTERN = r"^[A-Za-z0-9*?\[\]!.-]+$"
+HOST_GLOB_PATTERN = anchored(patterns.HOST_GLOB)
 
 
 def _split_csv(value: object) -> object:
@@ -39,7 +40,12 @@ class Settings(BaseModel):
     )
     state_table: str | None = Field(None, alias="STATE_TABLE", pattern=TABLE_PATTERN)
     result_bus: str | None = Field(None, alias="RESULT_BUS", pattern=BUS_PATTERN)
-    attempt_budget_s: float = Field(15.0, alias="ATTEMPT_BUDGET_S", gt=1, le=60)
+    attempt_budget_s: float = Field(
+        15.0,
+        alias="ATTEMPT_BUDGET_S",
+        ge=patterns.MIN_ATTEMPT_BUDGET_S,
+        le=patterns.MAX_ATTEMPT_BUDGET_S,
+    )
     blank_min_bytes: int = Field(5120, alias="BLANK_MIN_BYTES", ge=0)
     blank_max_uniform_fraction: float = Field(0.95, alias="BLANK_MAX_UNIFORM_FRACTION", gt=0, le=1)
     blank_retry_delay_s: float = Field(2.0, alias="BLANK_RETRY_DELAY_S", ge=0, le=10)

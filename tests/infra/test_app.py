@@ -15,6 +15,7 @@ from aws_cdk import aws_lambda as lambda_
 
 from infra.app import STACK_NAME, ContextError, read_settings
 from infra.stack import ScreenshotServiceStack, ServiceSettings
+from lambda_fn.config import Settings
 from tests.infra.helpers import CERTIFICATE_ARN, REPO_ROOT, cdk_json_context
 
 
@@ -80,6 +81,8 @@ def test_an_empty_value_means_the_default() -> None:
         ("blankMinBytes", True),
         ("screenshotExpirationDays", "-1"),
         ("allowedUrlHosts", "https://x.example.com"),
+        ("allowedUrlHosts", "a_b.example.com"),
+        ("allowedUrlHosts", "\u00e9t\u00e9.example.com"),
         ("corsAllowedOrigins", "*"),
         ("corsAllowedOrigins", "https://app.example.com/path"),
         ("alarmTopicArn", "ops-alarms"),
@@ -89,6 +92,20 @@ def test_an_empty_value_means_the_default() -> None:
 def test_an_invalid_value_fails_naming_its_key(key: str, value: object) -> None:
     with pytest.raises(ContextError, match=f"'{key}'"):
         settings({key: value})
+
+
+def test_the_edges_the_app_accepts_the_function_accepts_too() -> None:
+    tuning = settings(
+        {"attemptBudgetSeconds": "1", "allowedUrlHosts": "*.e2b.app,a[0-9]?.dev"}
+    ).tuning
+    function = Settings.from_env(
+        {
+            "ATTEMPT_BUDGET_S": f"{tuning.attempt_budget_s:g}",
+            "ALLOWED_URL_HOSTS": ",".join(tuning.allowed_url_hosts),
+        }
+    )
+    assert function.attempt_budget_s == 1
+    assert function.allowed_url_hosts == ("*.e2b.app", "a[0-9]?.dev")
 
 
 def test_a_certificate_outside_us_east_1_is_refused() -> None:

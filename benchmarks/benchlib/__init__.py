@@ -1,0 +1,1 @@
+"""Parts of ``benchmarks/bench.py``: the local site, the helper processes, the variants, reports."""
