@@ -7,6 +7,7 @@ DOM evidence of real content overrule tier 2 only, for sparse but real pages.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -15,10 +16,10 @@ import numpy.typing as npt
 import pyspng
 from PIL import Image, ImageStat
 
-# Candidate colours for "most common" are the median pixel value (which is the most common colour
-# whenever one covers more than half of the image, so every verdict at a threshold above 0.5 is
-# exact) and the top colours of every SAMPLE_STRIDE-th pixel (a prime, so page stripes cannot alias
-# with it); each candidate is then counted exactly over every pixel.
+# Candidate colours for "most common" are the top colours of every SAMPLE_STRIDE-th pixel (a prime,
+# so page stripes cannot alias with it), each counted exactly over every pixel. When none of them
+# covers more than half of the image, the one colour that still could (the majority colour, if any)
+# is found and counted too: every verdict at a threshold above 0.5 is exact.
 SAMPLE_STRIDE = 97
 CANDIDATES = 3
 # Visible text or loaded images that count as real content under the content-aware policy.
@@ -62,9 +63,9 @@ def judge(png: bytes, policy: BlankPolicy, dom: DomEvidence | None = None) -> Ju
     """Judge ``png``; every score is computed even when tier 1 already decides, as evidence."""
     rgba = decode_rgba(png)
     height, width = rgba.shape[:2]
-    fraction = uniform_fraction(rgba)
-    image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
-    stddev = max(ImageStat.Stat(image).stddev[:3])
+    histogram = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1).histogram()
+    fraction = uniform_fraction(rgba, histogram)
+    stddev = max(ImageStat.Stat(histogram).stddev[:3])
     failed = _failed_check(len(png), fraction, policy, dom)
     return Judgement(
         size_bytes=len(png),
@@ -83,17 +84,29 @@ def decode_rgba(png: bytes) -> npt.NDArray[np.uint8]:
     return rgba
 
 
-def uniform_fraction(rgba: npt.NDArray[np.uint8]) -> float:
-    """Fraction of pixels equal to the most common colour of a height x width x 4 RGBA array."""
+def uniform_fraction(rgba: npt.NDArray[np.uint8], histogram: Sequence[int]) -> float:
+    """Fraction of pixels equal to the most common colour of a height x width x 4 RGBA array;
+    ``histogram`` is its per-channel histogram (Pillow's: R, G, B, A, 256 counts each)."""
     pixels = np.ascontiguousarray(rgba).reshape(-1).view(np.uint32)
     if pixels.size == 0:
         return 1.0
     values, counts = np.unique(pixels[::SAMPLE_STRIDE], return_counts=True)
-    middle = pixels.size // 2
-    median = np.partition(pixels, middle)[middle]
-    candidates = {median, *values[np.argsort(counts)[-CANDIDATES:]]}
-    best = max(int(np.count_nonzero(pixels == colour)) for colour in candidates)
+    best = max(_count(pixels, colour) for colour in values[np.argsort(counts)[-CANDIDATES:]])
+    if 2 * best <= pixels.size:
+        best = max(best, _count(pixels, majority_candidate(histogram)))
     return best / pixels.size
+
+
+def majority_candidate(histogram: Sequence[int]) -> np.uint32:
+    """The colour covering more than half of the pixels, if one does (else some colour): each of
+    its channels holds that channel's most common value."""
+    channels = np.asarray(histogram).reshape(4, 256).argmax(axis=1).astype(np.uint8)
+    colour: np.uint32 = channels.view(np.uint32)[0]
+    return colour
+
+
+def _count(pixels: npt.NDArray[np.uint32], colour: np.uint32) -> int:
+    return int(np.count_nonzero(pixels == colour))
 
 
 def _failed_check(
