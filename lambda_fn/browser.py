@@ -15,7 +15,6 @@ from typing import Any
 from playwright.async_api import (
     BrowserContext,
     Dialog,
-    Frame,
     Page,
     Playwright,
     Response,
@@ -31,7 +30,7 @@ from lambda_fn.errors import CaptureError, ConfigError
 from lambda_fn.events import PageInfo
 from lambda_fn.failures import classify_main_response, classify_playwright_error
 from lambda_fn.processes import find_processes, kill_processes, limit_memory
-from lambda_fn.readiness import MUTATION_CLOCK, NetworkTracker, wait_until_ready
+from lambda_fn.readiness import MUTATION_CLOCK, MainDocument, NetworkTracker, wait_until_ready
 from lambda_fn.timing import PhaseTimer
 
 VIEWPORT = {"width": 1280, "height": 800}
@@ -76,6 +75,9 @@ Object.defineProperty(window, "open", { value: () => null, writable: false, conf
 # A screenshot racing a navigation never returns (with animations disabled): bound it, so the
 # capture can follow the page to its new document.
 SCREENSHOT_TIMEOUT_MS = 5000
+# A navigation still under way when the PNG was taken gets this long to commit and be followed; a
+# navigation that never answers leaves the page as it was, and that PNG stands.
+COMMIT_GRACE_S = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,28 +201,6 @@ async def capture_page(context: BrowserContext, url: str, timer: PhaseTimer) -> 
     return Shot(png=png, page=info, dom=dom)
 
 
-class MainDocument:
-    """The answer that brought the main frame's current document: the first navigation's, or
-    the latest one the page started itself. A response counts once its document commits."""
-
-    def __init__(self, page: Page) -> None:
-        self.response: Response | None = None
-        self.commits = 0  # main-frame navigations since the capture started
-        self._main = page.main_frame
-        self._latest: Response | None = None
-        page.on("response", self._answered)
-        page.on("framenavigated", self._committed)
-
-    def _answered(self, response: Response) -> None:
-        if response.request.is_navigation_request() and response.frame == self._main:
-            self._latest = response
-
-    def _committed(self, frame: Frame) -> None:
-        if frame == self._main:
-            self.response = self._latest
-            self.commits += 1
-
-
 def _check_document(response: Response) -> None:
     classify_main_response(response.status, response.headers.get(BLOCKED_HEADER.lower()))
 
@@ -234,7 +214,7 @@ async def _settle_and_shoot(
         commits = document.commits
         try:
             with timer.phase("readiness"):
-                await wait_until_ready(page, network)
+                await wait_until_ready(page, network, document)
             with timer.phase("screenshot"):
                 png = await page.screenshot(
                     type="png",
@@ -242,7 +222,10 @@ async def _settle_and_shoot(
                     animations="disabled",
                     timeout=SCREENSHOT_TIMEOUT_MS,
                 )
-                return png, await read_evidence(page), await read_title(page)
+                shown = await read_evidence(page), await read_title(page)
+            # Taken while the page was leaving: the document on its way replaces this one.
+            if not await document.replaced_since(commits, COMMIT_GRACE_S):
+                return png, *shown
         except PlaywrightError as exc:
             navigated = document.commits != commits or NAVIGATED_AWAY in (exc.message or "")
             if not navigated:

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
-from lambda_fn.browser import Chromium, find_executable
+from lambda_fn.browser import COMMIT_GRACE_S, Chromium, find_executable
 from lambda_fn.capture import MAX_ATTEMPTS, SYSTEM_NETWORK, Network, capture
 from lambda_fn.config import Settings
 from lambda_fn.dom import MAX_TITLE
 from lambda_fn.egress import Streams, open_tcp
 from lambda_fn.events import CaptureRequest, CaptureResult
+from lambda_fn.readiness import SETTLE_MAX_MS
 from tests.pages import RICH_PAGE, Handler, PageServer, Responder
 
 PUBLIC_ADDRESS = "93.184.216.34"  # what the test's DNS answers for app.test
@@ -419,6 +420,22 @@ def test_page_navigating_itself_away_after_load_is_followed_to_its_new_document(
         "Sample app",
     )
     assert_within_budget(run, DEFAULT_BUDGET_S)
+
+
+def test_page_navigating_itself_to_no_content_stays_and_is_captured_without_waiting(
+    pages: PageServer,
+) -> None:
+    """A 204 answer replaces nothing: neither readiness nor the screenshot waits for a commit."""
+    pages.routes["/nothing"] = lambda handler: handler.reply(b"", status=204)
+    page = with_script(b"onload = () => setTimeout(() => location = '/nothing', 30);")
+    run = capture_then_next(pages.page("/", page), pages.page("/next", RICH_PAGE), LOCAL)
+    assert outcome_of(run) == ("captured", None, 1)
+    assert run.result.page is not None
+    assert (run.result.page.final_url, run.result.page.title) == (pages.url("/"), "Sample app")
+    assert pages.hits["/nothing"] == 1
+    timings = run.result.timings_ms
+    assert timings["readiness"] < SETTLE_MAX_MS, timings
+    assert timings["screenshot"] < COMMIT_GRACE_S * 1000, timings
 
 
 def test_page_navigating_back_and_forth_forever_exhausts_one_attempt_budget(
