@@ -15,6 +15,7 @@ import statistics
 import time
 from contextlib import AsyncExitStack
 
+from benchlib.report import percentile
 from benchlib.site import Route, serve_routes
 from playwright.async_api import Browser, Playwright, async_playwright
 
@@ -85,11 +86,6 @@ async def measure(url: str, rounds: int) -> dict[str, list[float]]:
             for mode in order:
                 timings[mode].append(await load_once(playwright, url, proxied=mode == "proxy"))
     return timings
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def main() -> None:

@@ -93,11 +93,11 @@ def uniform_fraction(rgba: npt.NDArray[np.uint8], histogram: Sequence[int]) -> f
     values, counts = np.unique(pixels[::SAMPLE_STRIDE], return_counts=True)
     best = max(_count(pixels, colour) for colour in values[np.argsort(counts)[-CANDIDATES:]])
     if 2 * best <= pixels.size:
-        best = max(best, _count(pixels, majority_candidate(histogram)))
+        best = max(best, _count(pixels, _majority_candidate(histogram)))
     return best / pixels.size
 
 
-def majority_candidate(histogram: Sequence[int]) -> np.uint32:
+def _majority_candidate(histogram: Sequence[int]) -> np.uint32:
     """The colour covering more than half of the pixels, if one does (else some colour): each of
     its channels holds that channel's most common value."""
     channels = np.asarray(histogram).reshape(4, 256).argmax(axis=1).astype(np.uint8)

@@ -72,6 +72,7 @@ NAVIGATED_AWAY = "Execution context was destroyed"
 NO_POPUPS = """
 Object.defineProperty(window, "open", { value: () => null, writable: false, configurable: false });
 """
+INIT_SCRIPT = NO_POPUPS + MUTATION_CLOCK
 # A screenshot racing a navigation never returns (with animations disabled): bound it, so the
 # capture can follow the page to its new document.
 SCREENSHOT_TIMEOUT_MS = 5000
@@ -182,7 +183,7 @@ class Chromium:
 async def capture_page(context: BrowserContext, url: str, timer: PhaseTimer) -> Shot:
     """Navigate the context's first tab to ``url``, wait for readiness, take a viewport PNG."""
     context.on("page", _close_popup)
-    await context.add_init_script(NO_POPUPS + MUTATION_CLOCK)
+    await context.add_init_script(INIT_SCRIPT)
     page = context.pages[0] if context.pages else await context.new_page()
     page.on("dialog", _dismiss)
     network = NetworkTracker(page)

@@ -9,14 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from lambda_fn import patterns
 from lambda_fn.errors import ConfigError
-from lambda_fn.patterns import anchored
 
-STAGE_PATTERN = anchored(patterns.STAGE)
+STAGE_PATTERN = patterns.anchored(patterns.STAGE)
 # Names AWS would refuse fail at cold start, not at the first upload or write.
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 TABLE_PATTERN = r"^[A-Za-z0-9_.-]{3,255}$"
 BUS_PATTERN = r"^(arn:aws[a-z-]*:events:[a-z0-9-]+:[0-9]{12}:event-bus/)?[A-Za-z0-9/._-]{1,256}$"
-HOST_GLOB_PATTERN = anchored(patterns.HOST_GLOB)
+HOST_GLOB_PATTERN = patterns.anchored(patterns.HOST_GLOB)
 
 
 def _split_csv(value: object) -> object:

@@ -229,10 +229,6 @@ def targets_table(checks: list[dict[str, Any]]) -> str:
     return markdown_table(("target", "measured", "limit", "verdict"), rows)
 
 
-def statistics_line(values: Sequence[float]) -> str:
-    return f"p50 {p50(values):.1f}, p95 {percentile(values, 0.95):.1f}, max {max(values):.1f}"
-
-
 def mean(values: Iterable[float]) -> float:
     return statistics.fmean(values)
 

@@ -323,7 +323,8 @@ def test_every_way_a_page_reaches_a_private_address_is_refused_and_never_fetched
             async with browsing_through(proxy) as page:
                 # Not until ``load``: with a cross-site iframe and a popup opening together,
                 # Chromium now and then never fires it (the network side finishes; the frame
-                # never commits). The service bounds that wait; this test is about egress.
+                # never commits). The service opens no popups (``browser.NO_POPUPS``); this
+                # browser does, so that the popup's destination is refused here too.
                 response = await page.goto(
                     f"http://app.test:{origin.port}/attack", wait_until="commit"
                 )
