@@ -34,9 +34,11 @@ from lambda_fn.readiness import MUTATION_CLOCK, MainDocument, NetworkTracker, wa
 from lambda_fn.timing import PhaseTimer
 
 VIEWPORT = {"width": 1280, "height": 800}
+# The real binary first: Debian's /usr/bin/chromium-headless-shell is a `sh -e` wrapper that starts
+# it as a child, one process more per capture between the driver and the browser.
 EXECUTABLE_CANDIDATES = (
-    "/usr/bin/chromium-headless-shell",
     "/usr/lib/chromium/chromium-headless-shell",
+    "/usr/bin/chromium-headless-shell",
     "/usr/bin/chromium",
 )
 PLAYWRIGHT_FEATURES = ("CDPScreenshotNewSurface", "SkipListAccountsWithoutGaiaCookies")
