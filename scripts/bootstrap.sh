@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the project needs on a fresh Debian machine: the apt packages the image ships
-# (packaging/apt-packages.txt) and a virtual environment with the project's dev dependencies.
+# (packaging/apt-packages.txt) and a virtual environment with the project's dev dependencies,
+# at the versions of the lock.
 # Idempotent: a second run only checks and returns.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,10 +25,12 @@ if [ ! -x "$venv/bin/python" ]; then
   echo "bootstrap: creating $venv"
   python3 -m venv "$venv"
 fi
+# Exactly the versions of the lock (packaging/constraints.txt), the same the image installs.
 stamp="$venv/.installed"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+lock=packaging/constraints.txt
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ "$lock" -nt "$stamp" ]; then
   echo "bootstrap: installing Python dependencies into $venv"
   "$venv/bin/pip" install -q --upgrade pip
-  "$venv/bin/pip" install -q -e '.[dev]'
+  "$venv/bin/pip" install -q -c "$lock" -e '.[dev]'
   touch "$stamp"
 fi
