@@ -78,19 +78,23 @@ SLIM
   cp /usr/local/share/ca-certificates/*.crt "$root/usr/local/share/ca-certificates/" 2>/dev/null || true
   printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' >"$root/etc/pip.conf"
 
-  # CPython as the official image lays it out: /usr/local/{bin,lib,include}, no site-packages.
+  # CPython as the official image lays it out: /usr/local/{bin,lib,include}, no site-packages,
+  # and, as the official image removes them, no test packages, bytecode or static library.
   tar -C "$prefix" -cf - \
-    --exclude='lib/python3.11/site-packages/*' --exclude='lib/python3.11/test' \
-    --exclude='lib/python3.11/idlelib' --exclude='lib/python3.11/tkinter' \
-    --exclude='__pycache__' --exclude='*.a' \
+    --exclude='lib/python3.11/site-packages/*' --exclude='lib/python3.11/idlelib' \
+    --exclude='lib/python3.11/tkinter' --exclude='_tkinter.*' \
+    --exclude=test --exclude=tests --exclude=idle_test --exclude='__pycache__' --exclude='*.a' \
     bin/python3.11 lib/libpython3.11.so.1.0 lib/libpython3.11.so lib/libpython3.so \
     lib/python3.11 include/python3.11 \
     | tar -C "$root/usr/local" -xf -
+  # Stripped, as the official image links it (LDFLAGS=-Wl,--strip-all).
+  find "$root/usr/local" -type f \( -name '*.so*' -o -name python3.11 \) \
+    -exec strip --strip-unneeded {} +
   ln -sf python3.11 "$root/usr/local/bin/python3"
   ln -sf python3 "$root/usr/local/bin/python"
 
   # The Debian packages that provide what CPython's extension modules link against here.
-  mapfile -t libs < <(find "$prefix/lib/python3.11/lib-dynload" "$prefix/bin/python3.11" -type f \
+  mapfile -t libs < <(find "$prefix/lib/python3.11/lib-dynload" "$prefix/bin/python3.11" -type f -not -name '_tkinter*' \
     -exec ldd {} + 2>/dev/null | awk '/=> \// {print $3}' | sort -u)
   mapfile -t runtime_packages < <(for lib in "${libs[@]}"; do
     dpkg -S "$(readlink -f "$lib")" 2>/dev/null || dpkg -S "$lib" 2>/dev/null || true
@@ -107,10 +111,11 @@ SLIM
     python3 -m ensurepip --default-pip >/dev/null
     rm -f /usr/local/bin/pip3.11 && ln -sf pip3 /usr/local/bin/pip
     python3 -c 'import ssl, sqlite3, ctypes, lzma, bz2, zlib, venv, hashlib'
-    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /root/.cache
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/cache/apt/archives/*.deb /root/.cache
   " >"$work/chroot.log" 2>&1 || { tail -30 "$work/chroot.log"; exit 1; }
   umount "$root/proc"
   tar -C "$root" --numeric-owner -cf "$tarball.partial" .
+  rm -f "$cache"/stand-in-*.tar
   mv "$tarball.partial" "$tarball"
 fi
 
