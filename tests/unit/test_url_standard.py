@@ -76,4 +76,3 @@ def test_guard_reads_the_host_as_the_standard_does(case: dict[str, Any]) -> None
         assert host.why in POLICY_REASONS, host
     else:
         assert host == case["hostname"]
-
