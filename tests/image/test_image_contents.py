@@ -119,12 +119,15 @@ def test_cdk_stages_exactly_what_the_image_copies(
 
 
 def in_image(image: str, *command: str) -> str:
+    """A command in the image as Lambda runs it, with the function switched off (no bucket)."""
     return engine.docker(
         "run",
         "--rm",
         "--read-only",
         "--user",
         engine.LAMBDA_USER,
+        "-e",
+        "SCREENSHOT_ENABLED=false",
         "--entrypoint",
         command[0],
         image,
