@@ -11,9 +11,6 @@ from lambda_fn.emulator import REGION, LocalAws, local_aws
 from tests.image import engine
 from tests.pages import PageServer
 
-# Building the image from a cold layer cache takes minutes on two cores.
-pytestmark = pytest.mark.timeout(2400)
-
 
 @pytest.fixture(scope="session")
 def image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:

@@ -27,6 +27,9 @@ from infra import function
 from tests.image import engine
 from tests.unit.test_image import DOCKERFILE, ROOT, Dockerfile, parse_dockerfile
 
+# The first test waits for the image: a build from a cold layer cache takes minutes on two cores.
+pytestmark = pytest.mark.timeout(2400)
+
 # Tools of the dev and infra extras that must never reach the function.
 NOT_AT_RUNTIME = {
     "aws-cdk-lib",

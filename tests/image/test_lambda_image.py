@@ -21,6 +21,9 @@ from tests.image import engine
 from tests.pages import WHITE_PAGE, PageServer
 from tests.stored import assert_nothing_lost, stored_keys
 
+# The first test waits for the image: a build from a cold layer cache takes minutes on two cores.
+pytestmark = pytest.mark.timeout(2400)
+
 # Solid blocks a loaded page paints, found again in the PNG by colour.
 MARKER_PAGE = b"""<!doctype html><html><head><title>Orders</title><style>
 body{margin:0;font:18px sans-serif;background:#f6f7fb}
