@@ -82,6 +82,21 @@ def stored_pixels(aws: LocalAws, result: dict[str, Any]) -> NDArray[np.uint8]:
     return np.asarray(picture.convert("RGB"))
 
 
+def captured_pixels(
+    function: engine.LambdaContainer, aws: LocalAws, url: str
+) -> tuple[dict[str, Any], NDArray[np.uint8]]:
+    """Invoke the function on ``url``; the capture must be stored: its result and its pixels."""
+    result = function.invoke(event(url))
+    assert result["status"] == "captured", result
+    return result, stored_pixels(aws, result)
+
+
+def saturated_share(pixels: NDArray[np.uint8]) -> float:
+    """The share of strongly coloured pixels (far from any grey)."""
+    wide = pixels.astype(np.int16)
+    return float(((wide.max(axis=2) - wide.min(axis=2)) > 100).mean())
+
+
 def colour_share(pixels: NDArray[np.uint8], rgb: tuple[int, int, int], tolerance: int = 6) -> float:
     close = np.abs(pixels.astype(np.int16) - np.array(rgb, dtype=np.int16)).max(axis=2) <= tolerance
     return float(close.mean())
@@ -90,9 +105,7 @@ def colour_share(pixels: NDArray[np.uint8], rgb: tuple[int, int, int], tolerance
 def test_page_is_captured_and_stored_with_the_contract_headers(
     function: engine.LambdaContainer, aws: LocalAws, site: PageServer
 ) -> None:
-    result = function.invoke(event(site.page("/orders", MARKER_PAGE)))
-    assert result["status"] == "captured", result
-    pixels = stored_pixels(aws, result)
+    result, pixels = captured_pixels(function, aws, site.page("/orders", MARKER_PAGE))
     for name, rgb in MARKERS.items():
         assert colour_share(pixels, rgb) > 0.02, f"the {name} block is not in the PNG"
     head = aws.client("s3").head_object(Bucket=aws.bucket, Key=result["image"]["key"])
@@ -104,9 +117,7 @@ def test_page_is_captured_and_stored_with_the_contract_headers(
 def test_cjk_and_emoji_are_drawn_each_with_its_own_font(
     function: engine.LambdaContainer, aws: LocalAws, site: PageServer
 ) -> None:
-    result = function.invoke(event(site.page("/glyphs", GLYPH_PAGE)))
-    assert result["status"] == "captured", result
-    pixels = stored_pixels(aws, result)
+    _, pixels = captured_pixels(function, aws, site.page("/glyphs", GLYPH_PAGE))
     crops = {name: pixels[40:200, 20 + 250 * i : 260 + 250 * i] for i, name in enumerate(GLYPHS)}
     for name, crop in crops.items():
         ink = (crop.astype(np.int16).sum(axis=2) < 600).mean()
@@ -116,20 +127,15 @@ def test_cjk_and_emoji_are_drawn_each_with_its_own_font(
         for second in names[i + 1 :]:
             difference = np.abs(crops[first].astype(np.int16) - crops[second]).mean()
             assert difference > 5, f"{first} and {second} look alike (missing glyphs?)"
-    emoji = crops["emoji"].astype(np.int16)
-    saturation = emoji.max(axis=2) - emoji.min(axis=2)
-    assert (saturation > 100).mean() > 0.02, "the emoji are not in colour"
+    assert saturated_share(crops["emoji"]) > 0.02, "the emoji are not in colour"
     for name in ("latin", "zh", "ja", "ko"):
-        text = crops[name].astype(np.int16)
-        assert ((text.max(axis=2) - text.min(axis=2)) > 100).mean() < 0.01, f"{name} in colour"
+        assert saturated_share(crops[name]) < 0.01, f"{name} in colour"
 
 
 def test_webgl_draws_on_the_bundled_software_renderer(
     function: engine.LambdaContainer, aws: LocalAws, site: PageServer
 ) -> None:
-    result = function.invoke(event(site.page("/webgl", WEBGL_PAGE)))
-    assert result["status"] == "captured", result
-    pixels = stored_pixels(aws, result)
+    _, pixels = captured_pixels(function, aws, site.page("/webgl", WEBGL_PAGE))
     for name, rgb in WEBGL_COLOURS.items():
         assert colour_share(pixels, rgb, tolerance=10) > 0.03, f"WebGL drew no {name}"
 
