@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("PREVIEW_CACHE", "/var/cache/preview-screenshot-service"))
 SAM_VENV = CACHE / "sam"
 IMAGE = "preview-screenshot-service:test"
+BASE_IMAGE = "python:3.11-slim-bookworm"  # Dockerfile.lambda's PYTHON_IMAGE
 RIE_DIR = "/aws-lambda-rie"
 INVOCATIONS = "/2015-03-31/functions/function/invocations"
 # What Lambda gives a 2 GiB function, and its limit of 1,024 processes and threads.
@@ -78,7 +79,7 @@ def docker_engine(log: Path) -> Iterator[None]:
 
 def build_image() -> str:
     """The base (pulled, or the local stand-in), then Dockerfile.lambda from this tree."""
-    subprocess.run([str(ROOT / "scripts" / "base-image.sh")], check=True, timeout=1200)
+    subprocess.run([str(ROOT / "scripts" / "base-image.sh"), BASE_IMAGE], check=True, timeout=1200)
     docker(
         "build",
         "--quiet",
@@ -92,6 +93,11 @@ def build_image() -> str:
         timeout=1800,
     )
     return IMAGE
+
+
+def image_size_mb(image: str) -> float:
+    """Uncompressed, as `docker image inspect` counts it."""
+    return int(docker("image", "inspect", "-f", "{{.Size}}", image)) / 1e6
 
 
 def rie_directory() -> Path:
@@ -173,9 +179,11 @@ def lambda_container(
     *,
     user: str | None = LAMBDA_USER,
     image: str = IMAGE,
+    cpus: str | None = None,
 ) -> Iterator[LambdaContainer]:
     """The image under the emulator, as Lambda runs it: the emulator is the entry point and runs
-    the image's own ENTRYPOINT and CMD; read-only root, /tmp a tmpfs, 2 GiB, 1,024 processes."""
+    the image's own ENTRYPOINT and CMD; read-only root, /tmp a tmpfs, 2 GiB, 1,024 processes;
+    ``cpus`` caps its CPU time (Lambda gives 2 GiB 1.16 vCPUs' worth)."""
     config = json.loads(docker("image", "inspect", image))[0]["Config"]
     port, api_port = free_port(), free_port()
     name = f"preview-image-test-{uuid.uuid4().hex[:12]}"
@@ -190,6 +198,8 @@ def lambda_container(
     args += ["--entrypoint", f"{RIE_DIR}/aws-lambda-rie"]
     if user is not None:
         args += ["--user", user]
+    if cpus is not None:
+        args += ["--cpus", cpus]
     for key, value in variables.items():
         args += ["-e", f"{key}={value}"]
     args += [image, "--runtime-interface-emulator-address", f"127.0.0.1:{port}"]
