@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,8 +48,12 @@ class Service:
             settings.require_storage()
         loop = asyncio.new_event_loop()
         chromium = Chromium(find_executable(settings.chromium_executable))
-        loop.run_until_complete(chromium.start())
-        return cls(settings=settings, chromium=chromium, loop=loop, **_clients(settings))
+        # The clients are built (botocore reads its service models) while this thread only
+        # waits for the driver's Node process to start: the two overlap in a cold start.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="init") as pool:
+            clients = pool.submit(_clients, settings)
+            loop.run_until_complete(chromium.start())
+            return cls(settings=settings, chromium=chromium, loop=loop, **clients.result())
 
     def close(self) -> None:
         """Stop the Playwright driver and the event loop (tests, and the CLI's local invoke)."""
