@@ -41,8 +41,12 @@ class StoredImage:
     url: str
 
 
-def object_key(job_id: str, stage: str, sha256: str) -> str:
-    return f"screenshots/{job_id}/{stage}-{sha256[:KEY_HASH_CHARS]}.png"
+# What is stored beside a PNG, by key suffix: the thumbnail and the capture's record.
+BESIDE_TYPES = {"webp": "image/webp", "json": "application/json"}
+
+
+def object_key(job_id: str, stage: str, sha256: str, suffix: str = "png") -> str:
+    return f"screenshots/{job_id}/{stage}-{sha256[:KEY_HASH_CHARS]}.{suffix}"
 
 
 def make_s3_client() -> S3Client:
@@ -60,12 +64,35 @@ class S3Store:
         """Store ``png`` once under its content address; identical bytes already there is fine."""
         sha256 = hashlib.sha256(png).hexdigest()
         key = object_key(job_id, stage, sha256)
+        self._put_once(key, png, "image/png")
+        info = ImageInfo(key=key, sha256=sha256, bytes=len(png), width=width, height=height)
+        return StoredImage(info=info, url=self.url(key))
+
+    def put_beside(self, image: ImageInfo, suffix: str, body: bytes) -> str:
+        """Store ``body`` once beside ``image`` (same address, ``suffix`` from ``BESIDE_TYPES``)."""
+        key = image.key.removesuffix(".png") + f".{suffix}"
+        self._put_once(key, body, BESIDE_TYPES[suffix])
+        return self.url(key)
+
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``; ``StorageError`` when they cannot be read."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            raise StorageError(f"S3 refused {key}: {exc}", transient=_is_transient(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 unreachable for {key}: {exc}", transient=True) from exc
+
+    def url(self, key: str) -> str:
+        return f"https://{self.cdn_domain}/{key}"
+
+    def _put_once(self, key: str, body: bytes, content_type: str) -> None:
         try:
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=png,
-                ContentType="image/png",
+                Body=body,
+                ContentType=content_type,
                 CacheControl=CACHE_CONTROL,
                 ChecksumAlgorithm="SHA256",
                 IfNoneMatch="*",
@@ -77,8 +104,6 @@ class S3Store:
                 ) from exc
         except BotoCoreError as exc:  # connection reset, timeouts, endpoint unreachable
             raise StorageError(f"S3 unreachable for {key}: {exc}", transient=True) from exc
-        info = ImageInfo(key=key, sha256=sha256, bytes=len(png), width=width, height=height)
-        return StoredImage(info=info, url=f"https://{self.cdn_domain}/{key}")
 
 
 def _error_code(exc: ClientError) -> str:
