@@ -23,6 +23,7 @@ from lambda_fn.idempotency import OncePerStage
 from lambda_fn.observability import logger, metrics
 from lambda_fn.results import ResultPublisher
 from lambda_fn.storage import S3Store, make_s3_client
+from lambda_fn.timeline import LastCaptures, annotate
 
 # State and event clients answer in milliseconds or not at all: fail fast, then fail open.
 FAST_CLIENT = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2})
@@ -39,6 +40,7 @@ class Service:
     breaker: Breaker | None
     once: OncePerStage | None
     publisher: ResultPublisher | None
+    last: LastCaptures | None
 
     @classmethod
     def start(cls, settings: Settings) -> Service:
@@ -86,6 +88,10 @@ class Service:
             )
         )
         result = outcome.result.as_dict()
+        if self.store is not None and outcome.result.image is not None and outcome.png:
+            with_timeline = time.monotonic()
+            result = annotate(result, outcome.png, store=self.store, last=self.last)
+            result["timings_ms"]["timeline"] = round((time.monotonic() - with_timeline) * 1000)
         if self.breaker is not None:
             self.breaker.record(request.job_id, outcome.result.status)
         return result
@@ -103,7 +109,13 @@ def _skipped(request: CaptureRequest, reason: str) -> dict[str, Any]:
 
 
 def _clients(settings: Settings) -> dict[str, Any]:
-    clients: dict[str, Any] = {"store": None, "breaker": None, "once": None, "publisher": None}
+    clients: dict[str, Any] = {
+        "store": None,
+        "breaker": None,
+        "once": None,
+        "publisher": None,
+        "last": None,
+    }
     if settings.screenshots_bucket and settings.screenshots_cdn_domain:
         clients["store"] = S3Store(
             make_s3_client(),
@@ -115,6 +127,7 @@ def _clients(settings: Settings) -> dict[str, Any]:
         table = settings.state_table
         clients["breaker"] = Breaker(dynamodb, table=table, threshold=settings.breaker_threshold)
         clients["once"] = OncePerStage(dynamodb, table=table)
+        clients["last"] = LastCaptures(dynamodb, table=table)
     if settings.result_bus:
         events = boto3.client("events", config=FAST_CLIENT)
         clients["publisher"] = ResultPublisher(events, bus=settings.result_bus)
