@@ -1,0 +1,86 @@
+"""Two stages of one build through the handler: the second is diffed against the first."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lambda_fn.emulator import LocalAws
+from lambda_fn.local_context import LocalContext
+from tests.functional.conftest import HandlerFactory, load_event
+from tests.pages import RICH_PAGE, PageServer
+
+CHANGED_PAGE = RICH_PAGE.replace(
+    b"<h1>Todo dashboard</h1>",
+    b"<h1>Todo dashboard</h1><div style='width:600px;height:200px;background:#c33'></div>",
+)
+
+
+def capture(module: Any, pages: PageServer, stage: str, body: bytes) -> dict[str, Any]:
+    event = load_event("eventbridge.json", preview_url=pages.page(f"/{stage}", body), stage=stage)
+    result: dict[str, Any] = module.handler(event, LocalContext())
+    assert result["status"] == "captured", result
+    return result
+
+
+def test_second_stage_is_diffed_against_the_first(
+    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
+) -> None:
+    module = load_handler()
+    first = capture(module, pages, "checks", RICH_PAGE)
+    assert first["diff"] is None
+    assert first["diff_reason"] == "first_capture"
+    second = capture(module, pages, "ready", CHANGED_PAGE)
+    diff = second["diff"]
+    assert diff["against"] == first["image"]["key"]
+    assert diff["stage"] == "checks"
+    assert 0.05 < diff["changed_fraction"] < 0.9
+    assert 1 <= len(diff["regions"]) <= 10
+    s3 = aws.client("s3")
+    stem = second["image"]["key"].removesuffix(".png")
+    assert second["thumbnail_url"].endswith(f"{stem}.webp")
+    kept = json.loads(s3.get_object(Bucket=aws.bucket, Key=f"{stem}.json")["Body"].read())
+    assert kept["diff"] == json.loads(json.dumps(diff))
+
+
+def test_unchanged_page_diffs_to_zero(
+    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
+) -> None:
+    module = load_handler()
+    capture(module, pages, "checks", RICH_PAGE)
+    second = capture(module, pages, "ready", RICH_PAGE)
+    assert second["diff"]["changed_fraction"] == 0.0
+    assert second["diff"]["regions"] == []
+
+
+def test_missing_previous_screenshot_leaves_diff_null(
+    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
+) -> None:
+    module = load_handler()
+    first = capture(module, pages, "checks", RICH_PAGE)
+    aws.client("s3").delete_object(Bucket=aws.bucket, Key=first["image"]["key"])
+    second = capture(module, pages, "ready", CHANGED_PAGE)
+    assert second["diff"] is None
+    assert second["diff_reason"] == "previous_unreadable"
+
+
+def test_corrupt_previous_screenshot_leaves_diff_null(
+    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
+) -> None:
+    module = load_handler()
+    first = capture(module, pages, "checks", RICH_PAGE)
+    s3 = aws.client("s3")
+    s3.put_object(Bucket=aws.bucket, Key=first["image"]["key"], Body=b"\x89PNG not really")
+    second = capture(module, pages, "ready", CHANGED_PAGE)
+    assert second["diff"] is None
+    assert second["diff_reason"] == "corrupt_previous"
+
+
+def test_unreachable_state_table_still_captures(
+    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
+) -> None:
+    module = load_handler(STATE_TABLE="no-such-table")
+    result = capture(module, pages, "checks", RICH_PAGE)
+    assert result["diff"] is None
+    assert result["diff_reason"] == "state_unavailable"
+    assert result["thumbnail_url"] is not None
