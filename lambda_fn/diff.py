@@ -120,11 +120,14 @@ def _unexplained(
     limit: float,
 ) -> Mask:
     """Which ``colours`` (at ``ys``, ``xs``) match no pixel of ``other`` within ``SHIFT_PX``."""
+    height, width = other.shape[:2]
+    flat = other.reshape(-1, 3)
     left = np.arange(ys.size)
     for dy, dx in _offsets():
-        ny = np.clip(ys[left] + dy, 0, other.shape[0] - 1)
-        nx = np.clip(xs[left] + dx, 0, other.shape[1] - 1)
-        left = left[_delta(colours[left], _yiq(other[ny, nx])) > limit]
+        ny = np.clip(ys[left] + dy, 0, height - 1)
+        nx = np.clip(xs[left] + dx, 0, width - 1)
+        neighbours = np.take(flat, ny * width + nx, axis=0)
+        left = left[_delta(colours[left], _yiq(neighbours)) > limit]
     out = np.zeros(ys.shape, dtype=np.bool_)
     out[left] = True
     return out
