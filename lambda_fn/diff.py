@@ -20,6 +20,25 @@ from PIL import Image
 # pixelmatch's default threshold 0.1 on its maximum YIQ distance 35215 (for 0-255 channels).
 MAX_YIQ_DELTA = 35215.0
 THRESHOLD = 0.1
+LIMIT = MAX_YIQ_DELTA * THRESHOLD * THRESHOLD
+# pixelmatch's YIQ distance 0.5053 dY^2 + 0.299 dI^2 + 0.1957 dQ^2, as a plain squared distance:
+# RGB times this matrix gives Y, I and Q each scaled by the square root of its weight.
+Y_WEIGHT = 0.5053
+SCALED_YIQ = (
+    np.array(
+        [
+            [0.29889531, 0.58662247, 0.11448223],
+            [0.59597799, -0.27417610, -0.32180189],
+            [0.21147017, -0.52261711, 0.31114694],
+        ],
+        dtype=np.float32,
+    )
+    * np.sqrt(np.array([[Y_WEIGHT], [0.299], [0.1957]], dtype=np.float32))
+).T
+# Pillow's luma is within 0.75 of YIQ's Y (rounding, and weights 0.0005 apart): 1.5 for two.
+LUMA_ERROR = 1.5
+# Lumas farther apart than this put the YIQ distance over the threshold on Y alone.
+LUMA_REACH = math.ceil(math.sqrt(LIMIT / Y_WEIGHT) + LUMA_ERROR)
 SHIFT_PX = 1
 CELL_PX = 16  # changed pixels are grouped on this grid before labelling
 MAX_REGIONS = 10
@@ -27,6 +46,8 @@ PHASH_SIZE = 32
 PHASH_BITS = 8
 
 Region = tuple[int, int, int, int]  # x, y, w, h
+Pixels = npt.NDArray[np.uint8]  # height x width x 4, RGBA
+Grey = npt.NDArray[np.uint8]  # height x width
 Rgb = npt.NDArray[np.float32]
 Mask = npt.NDArray[np.bool_]
 
@@ -46,70 +67,102 @@ class Comparison:
     phash_distance: int
 
 
-def compare(previous: bytes, current: bytes) -> Comparison:
-    """Compare two PNGs; ``DiffError`` when either cannot be decoded or their sizes differ."""
+def compare(previous: bytes, current: bytes, current_rgba: Pixels | None = None) -> Comparison:
+    """Compare two PNGs (``current_rgba``: ``current`` already decoded); ``DiffError`` when either
+    cannot be decoded or their sizes differ."""
     if previous == current:
         return Comparison(changed_fraction=0.0, regions=[], phash_distance=0)
-    old, new = _decode(previous, "previous"), _decode(current, "current")
+    old = decode(previous, "previous")
+    new = decode(current, "current") if current_rgba is None else current_rgba
     if old.shape != new.shape:
         raise DiffError(
             f"sizes differ: {old.shape[1]}x{old.shape[0]} vs {new.shape[1]}x{new.shape[0]}",
             reason="size_mismatch",
         )
-    mask = changed_mask(old, new)
-    fraction = round(float(mask.mean()), 4)
+    old_luma, new_luma = luma(old), luma(new)
+    mask = changed_mask(old, new, old_luma, new_luma)
     return Comparison(
-        changed_fraction=fraction,
+        changed_fraction=round(float(np.count_nonzero(mask)) / mask.size, 4),
         regions=merge_regions(regions_of(mask)),
-        phash_distance=phash_distance(old, new),
+        phash_distance=int(np.count_nonzero(phash(old_luma) != phash(new_luma))),
     )
 
 
-def _decode(png: bytes, which: str) -> npt.NDArray[np.uint8]:
+def decode(png: bytes, which: str) -> Pixels:
+    """``png`` as a height x width x 4 RGBA array; ``DiffError`` (``corrupt_<which>``) if it is not
+    a PNG."""
     try:
-        rgb: npt.NDArray[np.uint8] = pyspng.load(png, format="RGB")
+        rgba: Pixels = pyspng.load(png, format="RGBA")
     except Exception as exc:  # pyspng raises plain RuntimeError/ValueError on bad data
         raise DiffError(f"{which} PNG does not decode: {exc}", reason=f"corrupt_{which}") from exc
-    return rgb
+    return rgba
+
+
+def luma(rgba: Pixels) -> Grey:
+    """Pillow's 8-bit luma (ITU-R 601 weights, within ``LUMA_ERROR`` of YIQ's Y)."""
+    height, width = rgba.shape[:2]
+    image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
+    grey: Grey = np.asarray(image.convert("L"))
+    return grey
 
 
 def _yiq(rgb: npt.NDArray[np.uint8]) -> Rgb:
-    matrix = np.array(
-        [
-            [0.29889531, 0.58662247, 0.11448223],
-            [0.59597799, -0.27417610, -0.32180189],
-            [0.21147017, -0.52261711, 0.31114694],
-        ],
-        dtype=np.float32,
-    )
-    yiq: Rgb = rgb.astype(np.float32) @ matrix.T
+    yiq: Rgb = rgb.astype(np.float32) @ SCALED_YIQ
     return yiq
 
 
 def _delta(a: Rgb, b: Rgb) -> npt.NDArray[np.float32]:
     d = a - b
-    out: npt.NDArray[np.float32] = (
-        0.5053 * d[..., 0] ** 2 + 0.299 * d[..., 1] ** 2 + 0.1957 * d[..., 2] ** 2
-    )
+    out: npt.NDArray[np.float32] = np.einsum("ij,ij->i", d, d)
     return out
 
 
-def changed_mask(old: npt.NDArray[np.uint8], new: npt.NDArray[np.uint8]) -> Mask:
-    """Pixels that changed, tolerant of anti-aliasing and shifts of up to ``SHIFT_PX``."""
-    limit = MAX_YIQ_DELTA * THRESHOLD * THRESHOLD
-    direct = np.any(old != new, axis=2)
-    ys, xs = np.nonzero(direct)
-    mask = np.zeros(direct.shape, dtype=np.bool_)
+def changed_mask(old: Pixels, new: Pixels, old_luma: Grey, new_luma: Grey) -> Mask:
+    """Pixels that changed, tolerant of anti-aliasing and shifts of up to ``SHIFT_PX``.
+
+    Cheapest first: equal RGBA words are unchanged; a pixel whose luma lies farther than
+    ``LUMA_REACH`` outside the luma range of the other image's neighbourhood is changed (no
+    neighbour can be within the threshold); only the rest get the exact neighbourhood test.
+    """
+    direct: Mask = old.view(np.uint32)[..., 0] != new.view(np.uint32)[..., 0]
+    if not direct.any():
+        return direct
+    sure: Mask = direct & (_beyond(new_luma, old_luma) | _beyond(old_luma, new_luma))
+    ys, xs = np.nonzero(direct & ~sure)
     if ys.size == 0:
-        return mask
-    a, b = _yiq(old[ys, xs]), _yiq(new[ys, xs])
-    candidate = _delta(a, b) > limit
+        return sure
+    old_rgb, new_rgb = old[..., :3], new[..., :3]
+    a, b = _yiq(old_rgb[ys, xs]), _yiq(new_rgb[ys, xs])
+    candidate = _delta(a, b) > LIMIT
     ys, xs, a, b = ys[candidate], xs[candidate], a[candidate], b[candidate]
-    changed = _unexplained(b, old, ys, xs, limit)
+    changed = _unexplained(b, old_rgb, ys, xs)
     explained = ~changed
-    changed[explained] = _unexplained(a[explained], new, ys[explained], xs[explained], limit)
-    mask[ys[changed], xs[changed]] = True
-    return mask
+    changed[explained] = _unexplained(a[explained], new_rgb, ys[explained], xs[explained])
+    sure[ys[changed], xs[changed]] = True
+    return sure
+
+
+def _beyond(grey: Grey, other: Grey) -> Mask:
+    """Where ``grey`` lies more than ``LUMA_REACH`` outside ``other``'s neighbourhood range."""
+    low, high = _neighbourhood_range(other)
+    value = grey.astype(np.int16)
+    out: Mask = (value > high + LUMA_REACH) | (value < low - LUMA_REACH)
+    return out
+
+
+def _neighbourhood_range(grey: Grey) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16]]:
+    """Per pixel, the least and greatest value within ``SHIFT_PX`` (edges repeated)."""
+    padded = np.pad(grey, SHIFT_PX, mode="edge")
+    ranges = []
+    for reduce in (np.minimum, np.maximum):
+        rows = padded[:, : -2 * SHIFT_PX]
+        for dx in range(1, 2 * SHIFT_PX + 1):
+            rows = reduce(rows, padded[:, dx : padded.shape[1] - 2 * SHIFT_PX + dx])
+        out = rows[: -2 * SHIFT_PX]
+        for dy in range(1, 2 * SHIFT_PX + 1):
+            out = reduce(out, rows[dy : rows.shape[0] - 2 * SHIFT_PX + dy])
+        ranges.append(out.astype(np.int16))
+    return ranges[0], ranges[1]
 
 
 def _unexplained(
@@ -117,17 +170,14 @@ def _unexplained(
     other: npt.NDArray[np.uint8],
     ys: npt.NDArray[np.intp],
     xs: npt.NDArray[np.intp],
-    limit: float,
 ) -> Mask:
     """Which ``colours`` (at ``ys``, ``xs``) match no pixel of ``other`` within ``SHIFT_PX``."""
     height, width = other.shape[:2]
-    flat = other.reshape(-1, 3)
     left = np.arange(ys.size)
     for dy, dx in _offsets():
         ny = np.clip(ys[left] + dy, 0, height - 1)
         nx = np.clip(xs[left] + dx, 0, width - 1)
-        neighbours = np.take(flat, ny * width + nx, axis=0)
-        left = left[_delta(colours[left], _yiq(neighbours)) > limit]
+        left = left[_delta(colours[left], _yiq(other[ny, nx])) > LIMIT]
     out = np.zeros(ys.shape, dtype=np.bool_)
     out[left] = True
     return out
@@ -156,24 +206,35 @@ def regions_of(mask: Mask) -> list[Region]:
 
 
 def _components(cells: Mask) -> list[tuple[int, int, int, int]]:
-    """Cell bounding boxes (r0, c0, r1, c1) of 8-connected groups, by flood fill on the grid."""
-    seen = np.zeros(cells.shape, dtype=np.bool_)
-    boxes = []
-    for r, c in zip(*np.nonzero(cells), strict=True):
-        if seen[r, c]:
-            continue
-        seen[r, c] = True
-        stack, box = [(int(r), int(c))], [int(r), int(c), int(r) + 1, int(c) + 1]
-        while stack:
-            y, x = stack.pop()
-            box = [min(box[0], y), min(box[1], x), max(box[2], y + 1), max(box[3], x + 1)]
-            for ny in range(max(y - 1, 0), min(y + 2, cells.shape[0])):
-                for nx in range(max(x - 1, 0), min(x + 2, cells.shape[1])):
-                    if cells[ny, nx] and not seen[ny, nx]:
-                        seen[ny, nx] = True
-                        stack.append((ny, nx))
-        boxes.append((box[0], box[1], box[2], box[3]))
-    return boxes
+    """Cell bounding boxes (r0, c0, r1, c1) of 8-connected groups: runs of changed cells in each
+    row, joined with the runs they touch (diagonals included) in the row above."""
+    runs: list[tuple[int, int, int]] = []  # row, first column, column after the last
+    parent: list[int] = []
+    above: list[int] = []
+    for row, line in enumerate(cells):
+        edges = np.flatnonzero(np.diff(line, prepend=False, append=False))
+        here = []
+        for start, end in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+            index = len(runs)
+            runs.append((row, start, end))
+            parent.append(index)
+            for other in above:
+                if runs[other][1] <= end and start <= runs[other][2]:
+                    parent[_root(parent, other)] = _root(parent, index)
+            here.append(index)
+        above = here
+    boxes: dict[int, list[int]] = {}
+    for index, (row, start, end) in enumerate(runs):
+        box = boxes.setdefault(_root(parent, index), [row, start, row + 1, end])
+        box[:] = [min(box[0], row), min(box[1], start), row + 1, max(box[3], end)]
+    return [(b[0], b[1], b[2], b[3]) for b in boxes.values()]
+
+
+def _root(parent: list[int], index: int) -> int:
+    while parent[index] != index:
+        parent[index] = parent[parent[index]]
+        index = parent[index]
+    return index
 
 
 def merge_regions(regions: list[Region], limit: int = MAX_REGIONS) -> list[Region]:
@@ -215,12 +276,12 @@ def _overlap(a: Region, b: Region) -> bool:
     return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
 
 
-def phash(rgb: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+def phash(grey: Grey) -> npt.NDArray[np.bool_]:
     """The 64-bit DCT perceptual hash (as imagehash.phash: 32x32 grey, low 8x8, over median)."""
-    grey = (
-        Image.fromarray(rgb).convert("L").resize((PHASH_SIZE, PHASH_SIZE), Image.Resampling.LANCZOS)
+    small = Image.fromarray(grey).resize(
+        (PHASH_SIZE, PHASH_SIZE), Image.Resampling.LANCZOS, reducing_gap=3.0
     )
-    pixels = np.asarray(grey, dtype=np.float64)
+    pixels = np.asarray(small, dtype=np.float64)
     dct = _dct_matrix(PHASH_SIZE)
     low = (dct @ pixels @ dct.T)[:PHASH_BITS, :PHASH_BITS]
     bits: npt.NDArray[np.bool_] = low > np.median(low)
@@ -232,7 +293,3 @@ def _dct_matrix(n: int) -> npt.NDArray[np.float64]:
     i = np.arange(n)[None, :]
     matrix: npt.NDArray[np.float64] = np.cos(np.pi * (2 * i + 1) * k / (2 * n))
     return matrix
-
-
-def phash_distance(old: npt.NDArray[np.uint8], new: npt.NDArray[np.uint8]) -> int:
-    return int(np.count_nonzero(phash(old) != phash(new)))

@@ -9,9 +9,9 @@ from typing import Any
 from lambda_fn.observability import SERVICE
 
 
-def record(result: dict[str, Any]) -> bytes:
-    """``result`` with the service's version, as stable, compact JSON."""
-    body = {**result, "versions": {SERVICE: _service_version()}}
+def record(result: dict[str, Any], *, browser: str | None) -> bytes:
+    """``result`` with the service's and the browser's versions, as stable, compact JSON."""
+    body = {**result, "versions": {SERVICE: _service_version(), "browser": browser}}
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 

@@ -49,6 +49,12 @@ def object_key(job_id: str, stage: str, sha256: str, suffix: str = "png") -> str
     return f"screenshots/{job_id}/{stage}-{sha256[:KEY_HASH_CHARS]}.{suffix}"
 
 
+def content_key(job_id: str, stage: str, png: bytes) -> tuple[str, str]:
+    """The key ``png`` is stored under, and its SHA-256 (hex)."""
+    sha256 = hashlib.sha256(png).hexdigest()
+    return object_key(job_id, stage, sha256), sha256
+
+
 def make_s3_client(region: str | None = None) -> S3Client:
     """An S3 client; ``AWS_ENDPOINT_URL`` (boto3's own variable) may point it at an emulator.
     Without ``region``, boto3's own lookup (``AWS_DEFAULT_REGION``, the config file) decides."""
@@ -63,8 +69,7 @@ class S3Store:
 
     def put(self, job_id: str, stage: str, png: bytes, *, width: int, height: int) -> StoredImage:
         """Store ``png`` once under its content address; identical bytes already there is fine."""
-        sha256 = hashlib.sha256(png).hexdigest()
-        key = object_key(job_id, stage, sha256)
+        key, sha256 = content_key(job_id, stage, png)
         self._put_once(key, png, "image/png")
         info = ImageInfo(key=key, sha256=sha256, bytes=len(png), width=width, height=height)
         return StoredImage(info=info, url=self.url(key))

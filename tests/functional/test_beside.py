@@ -7,6 +7,7 @@ from io import BytesIO
 
 from PIL import Image
 
+from lambda_fn.diff import decode
 from lambda_fn.emulator import LocalAws
 from lambda_fn.record import record
 from lambda_fn.storage import CACHE_CONTROL, S3Store
@@ -26,8 +27,8 @@ def test_thumbnail_and_record_beside_the_png(aws: LocalAws) -> None:
     store = S3Store(s3, bucket=aws.bucket, cdn_domain=aws.cdn_domain)
     png = screenshot()
     stored = store.put("job-1", "checks", png, width=1280, height=800)
-    thumb_url = store.put_beside(stored.info, "webp", thumbnail(png))
-    body = record({"status": "captured", "diff": None})
+    thumb_url = store.put_beside(stored.info, "webp", thumbnail(decode(png, "current")))
+    body = record({"status": "captured", "diff": None}, browser="HeadlessChrome/1.0")
     record_url = store.put_beside(stored.info, "json", body)
     # write-once: a second put of the same address is accepted and changes nothing
     assert store.put_beside(stored.info, "json", b"{}") == record_url
@@ -43,5 +44,6 @@ def test_thumbnail_and_record_beside_the_png(aws: LocalAws) -> None:
     assert kept["ContentType"] == "application/json"
     saved = json.loads(kept["Body"].read())
     assert saved["status"] == "captured"
+    assert saved["versions"]["browser"] == "HeadlessChrome/1.0"
     assert "screenshot-service" in saved["versions"]
     assert store.get(stored.info.key) == png

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from io import BytesIO
 from typing import Any
+
+from PIL import Image
 
 from lambda_fn.emulator import LocalAws
 from lambda_fn.local_context import LocalContext
@@ -41,6 +44,8 @@ def test_second_stage_is_diffed_against_the_first(
     assert second["thumbnail_url"].endswith(f"{stem}.webp")
     kept = json.loads(s3.get_object(Bucket=aws.bucket, Key=f"{stem}.json")["Body"].read())
     assert kept["diff"] == json.loads(json.dumps(diff))
+    assert kept["versions"]["browser"].startswith("HeadlessChrome/")
+    assert kept["image"] == second["image"]
 
 
 def test_unchanged_page_diffs_to_zero(
@@ -74,6 +79,21 @@ def test_corrupt_previous_screenshot_leaves_diff_null(
     second = capture(module, pages, "ready", CHANGED_PAGE)
     assert second["diff"] is None
     assert second["diff_reason"] == "corrupt_previous"
+
+
+def test_differently_sized_previous_screenshot_leaves_diff_null(
+    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
+) -> None:
+    module = load_handler()
+    first = capture(module, pages, "checks", RICH_PAGE)
+    small = BytesIO()
+    Image.new("RGB", (640, 400), "white").save(small, format="PNG")
+    aws.client("s3").put_object(Bucket=aws.bucket, Key=first["image"]["key"], Body=small.getvalue())
+    second = capture(module, pages, "ready", CHANGED_PAGE)
+    assert second["diff"] is None
+    assert second["diff_reason"] == "size_mismatch"
+    assert second["snapshot_url"] is not None
+    assert second["thumbnail_url"] is not None
 
 
 def test_unreachable_state_table_still_captures(

@@ -7,9 +7,11 @@ from io import BytesIO
 import numpy as np
 import numpy.typing as npt
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
-from lambda_fn.diff import DiffError, compare, merge_regions
+from lambda_fn.diff import DiffError, changed_mask, compare, luma, merge_regions
 
 W, H = 1280, 800
 
@@ -124,3 +126,50 @@ def test_phash_tells_a_different_page() -> None:
     other[:, : W // 2] = 255
     result = compare(png(page()), png(Image.fromarray(other)))
     assert result.phash_distance > 10
+
+
+def exact_mask(old: npt.NDArray[np.uint8], new: npt.NDArray[np.uint8]) -> npt.NDArray[np.bool_]:
+    """The definition, pixel by pixel: changed when the colour is farther than the threshold from
+    every pixel within one pixel in the other image, in either direction."""
+
+    def distance(a: npt.NDArray[np.uint8], b: npt.NDArray[np.uint8]) -> float:
+        ra, ga, ba = (float(v) for v in a[:3])
+        rb, gb, bb = (float(v) for v in b[:3])
+        dr, dg, db = ra - rb, ga - gb, ba - bb
+        y = dr * 0.29889531 + dg * 0.58662247 + db * 0.11448223
+        i = dr * 0.59597799 - dg * 0.27417610 - db * 0.32180189
+        q = dr * 0.21147017 - dg * 0.52261711 + db * 0.31114694
+        return 0.5053 * y * y + 0.299 * i * i + 0.1957 * q * q
+
+    height, width = old.shape[:2]
+    limit = 35215 * 0.1 * 0.1
+
+    def unmatched(
+        colour: npt.NDArray[np.uint8], other: npt.NDArray[np.uint8], y: int, x: int
+    ) -> bool:
+        return all(
+            distance(colour, other[min(max(y + dy, 0), height - 1), min(max(x + dx, 0), width - 1)])
+            > limit
+            for dy in (-1, 0, 1)
+            for dx in (-1, 0, 1)
+        )
+
+    out = np.zeros((height, width), dtype=np.bool_)
+    for y in range(height):
+        for x in range(width):
+            out[y, x] = unmatched(new[y, x], old, y, x) or unmatched(old[y, x], new, y, x)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), levels=st.sampled_from([2, 4, 16, 256]))
+def test_mask_matches_the_definition_pixel_by_pixel(seed: int, levels: int) -> None:
+    rng = np.random.default_rng(seed)
+    step = 256 // levels
+    old = (rng.integers(0, levels, size=(14, 18, 4)) * step).astype(np.uint8)
+    new = old.copy()
+    changed = rng.random((14, 18)) < 0.3
+    new[changed] = (rng.integers(0, levels, size=(int(changed.sum()), 4)) * step).astype(np.uint8)
+    new[..., 3] = old[..., 3] = 255
+    expected = exact_mask(old, new)
+    assert np.array_equal(changed_mask(old, new, luma(old), luma(new)), expected)
