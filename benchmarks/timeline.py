@@ -1,40 +1,52 @@
 """What the stage timeline adds to a capture: diff, thumbnail and record (targets: at most 60 ms
-p50 added, changed_fraction within 0.01 on synthetic pairs, thumbnail under 15 KB p50).
+p50 added to a warm capture, changed_fraction within 0.01 on synthetic pairs, thumbnail under
+15 KB p50).
 
-Run: .venv/bin/python benchmarks/timeline.py [--runs N]
+Run: PYTHONPATH=. .venv/bin/python benchmarks/timeline.py [--runs N] [--rounds N]
 
-The benchmark pages are screenshotted at 1280x800 by the headless shell, twice each (the second
-render is the "re-rendered identical" case) and once with a block inserted (a changed stage).
-Timed per pair, in-process: ``compare`` + ``thumbnail`` + ``record`` (the S3 reads and writes of
-the previous PNG and the two beside-objects are network time, reported separately by the
-functional tier, not here). Accuracy: solid rectangles of known area painted on the screenshots.
+In-process: the benchmark pages are screenshotted at 1280x800 by the headless shell, twice each
+(the second render is the "re-rendered identical" case) and once with a block inserted (a changed
+stage); per pair, ``Timeline.prepare``'s work (decode once, ``compare``, ``thumbnail``) and the
+``record``. Accuracy: solid rectangles of known area painted on the screenshots.
+
+End to end: the real service (warm, local AWS emulator, pages on loopback) captures each page at
+``checks`` and a changed version at ``ready``, with the timeline and without it, side by side in
+each round (order alternating); the ``ready`` capture's wall time is compared.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import io
 import json
+import logging
+import os
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from benchlib.site import CONTENT_PAGES, build_routes, serve_routes
 from PIL import Image
 from playwright.async_api import async_playwright
 
 from lambda_fn.browser import find_executable
-from lambda_fn.diff import compare
+from lambda_fn.config import Settings
+from lambda_fn.diff import compare, decode
+from lambda_fn.emulator import LocalAws, local_aws
+from lambda_fn.local_context import LocalContext
+from lambda_fn.observability import logger
 from lambda_fn.record import record
+from lambda_fn.service import Service
 from lambda_fn.thumbnail import thumbnail
 
 PAGES = Path(__file__).parent / "pages"
 NAMES = ("static.html", "fonts.html", "images.html", "blank.html")
-INSERT = (
-    "document.body.insertAdjacentHTML('afterbegin', "
-    "\"<div style='width:500px;height:180px;background:#2a7'>New stage</div>\")"
-)
+BLOCK = "<div style='width:500px;height:180px;background:#2a7'>New stage</div>"
+INSERT = f"document.body.insertAdjacentHTML('afterbegin', \"{BLOCK}\")"
 
 
 async def screenshots() -> list[tuple[bytes, bytes, bytes]]:
@@ -58,10 +70,85 @@ async def screenshots() -> list[tuple[bytes, bytes, bytes]]:
 
 def timeline_ms(previous: bytes, current: bytes) -> float:
     started = time.perf_counter()
-    comparison = compare(previous, current)
-    thumbnail(current)
-    record({"status": "captured", "diff": {"changed_fraction": comparison.changed_fraction}})
+    pixels = decode(current, "current")
+    comparison = compare(previous, current, pixels)
+    thumbnail(pixels)
+    body = {"status": "captured", "diff": {"changed_fraction": comparison.changed_fraction}}
+    record(body, browser="HeadlessChrome")
     return (time.perf_counter() - started) * 1000
+
+
+def changed_routes() -> dict[str, tuple[str, bytes, float]]:
+    """The benchmark site, plus ``/<page>-changed.html``: the page with the block at the top."""
+    routes = build_routes()
+    for page in CONTENT_PAGES:
+        content_type, body, delay = routes[page.path]
+        head, tag, rest = body.decode().partition("<body")
+        attributes, close, content = rest.partition(">")
+        changed = head + tag + attributes + close + BLOCK + content
+        routes[page.path.replace(".html", "-changed.html")] = (
+            content_type,
+            changed.encode(),
+            delay,
+        )
+    return routes
+
+
+def end_to_end(rounds: int) -> dict[str, object]:
+    """Wall time of the ``ready`` capture (changed page, diffed) with and without the timeline."""
+    walls: dict[str, list[float]] = {"with": [], "without": []}
+    added: list[float] = []
+    with (
+        local_aws() as aws,
+        serve_routes(changed_routes()) as base,
+        Path(os.devnull).open("w") as devnull,
+        contextlib.redirect_stdout(devnull),  # a JSON log line and EMF metrics per capture
+    ):
+        handler_log = logger.registered_handler
+        if isinstance(handler_log, logging.StreamHandler):
+            handler_log.setStream(devnull)
+        on = Service.start(settings(aws))
+        off = replace(on, timeline=None)
+        try:
+            for number in range(rounds + 1):  # round 0 warms up and is not counted
+                order = [("with", on), ("without", off)]
+                for page in CONTENT_PAGES:
+                    for name, service in order if number % 2 else order[::-1]:
+                        job = f"{name}-{page.name}-{number}"
+                        wall, result = capture(service, job, "checks", base + page.path)
+                        changed = base + page.path.replace(".html", "-changed.html")
+                        wall, result = capture(service, job, "ready", changed)
+                        if number and name == "with":
+                            assert result["diff"] is not None, result["diff_reason"]
+                            timings = result["timings_ms"]
+                            added.append(timings["timeline_wait"] + timings["beside"])
+                        if number:
+                            walls[name].append(wall)
+        finally:
+            on.close()
+    p50 = {name: statistics.median(values) for name, values in walls.items()}
+    return {
+        "ready_wall_ms_p50": {name: round(value, 1) for name, value in p50.items()},
+        "ready_wall_ratio": round(p50["with"] / p50["without"], 3),
+        "added_ms_p50": round(p50["with"] - p50["without"], 1),
+        "waited_past_upload_plus_beside_ms_p50": statistics.median(added),
+        "captures_per_variant": len(walls["with"]),
+    }
+
+
+def settings(aws: LocalAws) -> Settings:
+    for name, value in {**aws.environment(), "RESULT_BUS": "", "STATE_TABLE": aws.table}.items():
+        os.environ[name] = value
+    os.environ["ALLOW_PRIVATE_URLS"] = "true"
+    return Settings.from_env(os.environ)
+
+
+def capture(service: Service, job: str, stage: str, url: str) -> tuple[float, dict[str, object]]:
+    event = {"job_id": job, "stage": stage, "preview_url": url}
+    started = time.perf_counter()
+    result = service.handle(event, LocalContext())  # type: ignore[arg-type]
+    assert result["status"] == "captured", result
+    return (time.perf_counter() - started) * 1000, result
 
 
 def painted(png: bytes, rng: np.random.Generator) -> tuple[bytes, float]:
@@ -80,7 +167,8 @@ def painted(png: bytes, rng: np.random.Generator) -> tuple[bytes, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=20, help="in-process runs per pair")
+    parser.add_argument("--rounds", type=int, default=10, help="end-to-end rounds")
     args = parser.parse_args()
     shots = asyncio.run(screenshots())
     cases = {"identical bytes": [], "re-rendered": [], "changed": []}  # type: dict[str, list[float]]
@@ -108,6 +196,7 @@ def main() -> None:
         "synthetic_error_p50": round(statistics.median(errors), 4),
         "thumbnail_bytes_p50": statistics.median(sizes),
         "thumbnail_bytes_max": max(sizes),
+        "end_to_end": end_to_end(args.rounds),
     }
     print(json.dumps(report, indent=2))
 

@@ -210,7 +210,8 @@ async def upload(plan: Plan, attempt: Attempt, deadline: float) -> None:
             )
     finally:
         if drafting is not None:
-            attempt.draft = await drafting
+            with attempt.timer.phase("timeline_wait"):  # what the timeline adds past the upload
+                attempt.draft = await drafting
 
 
 def finish(base: CaptureResult, attempt: Attempt, started: float, **changes: object) -> Outcome:

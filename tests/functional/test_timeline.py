@@ -10,6 +10,7 @@ from PIL import Image
 
 from lambda_fn.emulator import LocalAws
 from lambda_fn.local_context import LocalContext
+from lambda_fn.storage import CACHE_CONTROL
 from tests.functional.conftest import HandlerFactory, load_event
 from tests.pages import RICH_PAGE, PageServer
 
@@ -46,6 +47,25 @@ def test_second_stage_is_diffed_against_the_first(
     assert kept["diff"] == json.loads(json.dumps(diff))
     assert kept["versions"]["browser"].startswith("HeadlessChrome/")
     assert kept["image"] == second["image"]
+
+
+def test_each_stored_object_has_its_content_type_and_immutable_caching(
+    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
+) -> None:
+    result = capture(load_handler(), pages, "checks", RICH_PAGE)
+    stem = result["image"]["key"].removesuffix(".png")
+    s3 = aws.client("s3")
+    for suffix, content_type in (
+        ("png", "image/png"),
+        ("webp", "image/webp"),
+        ("json", "application/json"),
+    ):
+        head = s3.head_object(Bucket=aws.bucket, Key=f"{stem}.{suffix}")
+        assert (head["ContentType"], head["CacheControl"]) == (content_type, CACHE_CONTROL)
+    assert result["thumbnail_url"] == f"https://{aws.cdn_domain}/{stem}.webp"
+    assert result["record_url"] == f"https://{aws.cdn_domain}/{stem}.json"
+    listed = s3.list_objects_v2(Bucket=aws.bucket)["Contents"]
+    assert all(item["Key"].startswith("screenshots/") for item in listed)
 
 
 def test_unchanged_page_diffs_to_zero(
