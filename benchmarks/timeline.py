@@ -29,41 +29,34 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
-from benchlib.site import CONTENT_PAGES, build_routes, serve_routes
+from benchlib.helpers import Remote, remote_side
+from benchlib.site import CONTENT_PAGES, changed_path
 from PIL import Image
 from playwright.async_api import async_playwright
 
 from lambda_fn.browser import find_executable
 from lambda_fn.config import Settings
 from lambda_fn.diff import compare, decode
-from lambda_fn.emulator import LocalAws, local_aws
 from lambda_fn.local_context import LocalContext
 from lambda_fn.observability import logger
 from lambda_fn.record import record
 from lambda_fn.service import Service
 from lambda_fn.thumbnail import thumbnail
 
-PAGES = Path(__file__).parent / "pages"
-NAMES = ("static.html", "fonts.html", "images.html", "blank.html")
-BLOCK = "<div style='width:500px;height:180px;background:#2a7'>New stage</div>"
-INSERT = f"document.body.insertAdjacentHTML('afterbegin', \"{BLOCK}\")"
 
-
-async def screenshots() -> list[tuple[bytes, bytes, bytes]]:
-    """(first, re-rendered, changed) screenshots of each benchmark page."""
+async def screenshots(base_url: str) -> list[tuple[bytes, bytes, bytes]]:
+    """(first, re-rendered, changed) screenshots of each content page of the benchmark site."""
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=find_executable(None))
-        page = await browser.new_page(viewport={"width": 1280, "height": 800})
+        tab = await browser.new_page(viewport={"width": 1280, "height": 800})
         shots = []
-        for name in NAMES:
-            url = (PAGES / name).as_uri()
-            await page.goto(url, wait_until="load")
-            first = await page.screenshot()
-            await page.goto(url, wait_until="load")
-            again = await page.screenshot()
-            await page.evaluate(INSERT)
-            changed = await page.screenshot()
-            shots.append((first, again, changed))
+        for page in CONTENT_PAGES:
+            taken = []
+            for path in (page.path, page.path, changed_path(page)):
+                # The benchmark pages are static: no dev-server socket keeps the network busy.
+                await tab.goto(base_url + path, wait_until="networkidle")
+                taken.append(await tab.screenshot())
+            shots.append((taken[0], taken[1], taken[2]))
         await browser.close()
     return shots
 
@@ -78,36 +71,19 @@ def timeline_ms(previous: bytes, current: bytes) -> float:
     return (time.perf_counter() - started) * 1000
 
 
-def changed_routes() -> dict[str, tuple[str, bytes, float]]:
-    """The benchmark site, plus ``/<page>-changed.html``: the page with the block at the top."""
-    routes = build_routes()
-    for page in CONTENT_PAGES:
-        content_type, body, delay = routes[page.path]
-        head, tag, rest = body.decode().partition("<body")
-        attributes, close, content = rest.partition(">")
-        changed = head + tag + attributes + close + BLOCK + content
-        routes[page.path.replace(".html", "-changed.html")] = (
-            content_type,
-            changed.encode(),
-            delay,
-        )
-    return routes
-
-
-def end_to_end(rounds: int) -> dict[str, object]:
+def end_to_end(remote: Remote, rounds: int) -> dict[str, object]:
     """Wall time of the ``ready`` capture (changed page, diffed) with and without the timeline."""
     walls: dict[str, list[float]] = {"with": [], "without": []}
     added: list[float] = []
     with (
-        local_aws() as aws,
-        serve_routes(changed_routes()) as base,
         Path(os.devnull).open("w") as devnull,
         contextlib.redirect_stdout(devnull),  # a JSON log line and EMF metrics per capture
     ):
         handler_log = logger.registered_handler
         if isinstance(handler_log, logging.StreamHandler):
             handler_log.setStream(devnull)
-        on = Service.start(settings(aws))
+        base = remote.base_url
+        on = Service.start(settings(remote.aws_env))
         off = replace(on, timeline=None)
         try:
             for number in range(rounds + 1):  # round 0 warms up and is not counted
@@ -116,7 +92,7 @@ def end_to_end(rounds: int) -> dict[str, object]:
                     for name, service in order if number % 2 else order[::-1]:
                         job = f"{name}-{page.name}-{number}"
                         wall, result = capture(service, job, "checks", base + page.path)
-                        changed = base + page.path.replace(".html", "-changed.html")
+                        changed = base + changed_path(page)
                         wall, result = capture(service, job, "ready", changed)
                         if number and name == "with":
                             assert result["diff"] is not None, result["diff_reason"]
@@ -136,8 +112,8 @@ def end_to_end(rounds: int) -> dict[str, object]:
     }
 
 
-def settings(aws: LocalAws) -> Settings:
-    for name, value in {**aws.environment(), "RESULT_BUS": "", "STATE_TABLE": aws.table}.items():
+def settings(aws_env: dict[str, str]) -> Settings:
+    for name, value in {**aws_env, "RESULT_BUS": ""}.items():
         os.environ[name] = value
     os.environ["ALLOW_PRIVATE_URLS"] = "true"
     return Settings.from_env(os.environ)
@@ -170,11 +146,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20, help="in-process runs per pair")
     parser.add_argument("--rounds", type=int, default=10, help="end-to-end rounds")
     args = parser.parse_args()
-    shots = asyncio.run(screenshots())
+    report: dict[str, object]
+    with remote_side() as remote:  # pages and AWS emulator out of the measured process
+        shots = asyncio.run(screenshots(remote.base_url))
+        report = measure(shots, args.runs)
+        report["end_to_end"] = end_to_end(remote, args.rounds)
+    print(json.dumps(report, indent=2))
+
+
+def measure(shots: list[tuple[bytes, bytes, bytes]], runs: int) -> dict[str, object]:
+    """In-process: time added per pair, fractions, accuracy on painted rectangles, sizes."""
     cases = {"identical bytes": [], "re-rendered": [], "changed": []}  # type: dict[str, list[float]]
     fractions = {"re-rendered": [], "changed": []}  # type: dict[str, list[float]]
     for first, again, changed in shots:
-        for _ in range(args.runs):
+        for _ in range(runs):
             cases["identical bytes"].append(timeline_ms(first, first))
             cases["re-rendered"].append(timeline_ms(first, again))
             cases["changed"].append(timeline_ms(first, changed))
@@ -182,12 +167,12 @@ def main() -> None:
         fractions["changed"].append(compare(first, changed).changed_fraction)
     rng = np.random.default_rng(15)
     errors = []
-    for _ in range(args.runs):
+    for _ in range(runs):
         for first, _again, _changed in shots:
             after, truth = painted(first, rng)
             errors.append(abs(compare(first, after).changed_fraction - truth))
-    sizes = [len(thumbnail(shot)) for triple in shots for shot in triple]
-    report = {
+    sizes = [len(thumbnail(decode(shot, "current"))) for triple in shots for shot in triple]
+    return {
         "added_ms_p50": {k: round(statistics.median(v), 1) for k, v in cases.items()},
         "added_ms_p95": {k: round(statistics.quantiles(v, n=20)[18], 1) for k, v in cases.items()},
         "changed_fraction": fractions,
@@ -196,9 +181,7 @@ def main() -> None:
         "synthetic_error_p50": round(statistics.median(errors), 4),
         "thumbnail_bytes_p50": statistics.median(sizes),
         "thumbnail_bytes_max": max(sizes),
-        "end_to_end": end_to_end(args.rounds),
     }
-    print(json.dumps(report, indent=2))
 
 
 if __name__ == "__main__":
