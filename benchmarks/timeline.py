@@ -158,11 +158,13 @@ def measure(shots: list[tuple[bytes, bytes, bytes]], runs: int) -> dict[str, obj
     """In-process: time added per pair, fractions, accuracy on painted rectangles, sizes."""
     cases = {"identical bytes": [], "re-rendered": [], "changed": []}  # type: dict[str, list[float]]
     fractions = {"re-rendered": [], "changed": []}  # type: dict[str, list[float]]
-    for first, again, changed in shots:
+    by_page: dict[str, float] = {}
+    for page, (first, again, changed) in zip(CONTENT_PAGES, shots, strict=True):
         for _ in range(runs):
             cases["identical bytes"].append(timeline_ms(first, first))
             cases["re-rendered"].append(timeline_ms(first, again))
             cases["changed"].append(timeline_ms(first, changed))
+        by_page[page.name] = round(statistics.median(cases["changed"][-runs:]), 1)
         fractions["re-rendered"].append(compare(first, again).changed_fraction)
         fractions["changed"].append(compare(first, changed).changed_fraction)
     rng = np.random.default_rng(15)
@@ -175,6 +177,7 @@ def measure(shots: list[tuple[bytes, bytes, bytes]], runs: int) -> dict[str, obj
     return {
         "added_ms_p50": {k: round(statistics.median(v), 1) for k, v in cases.items()},
         "added_ms_p95": {k: round(statistics.quantiles(v, n=20)[18], 1) for k, v in cases.items()},
+        "changed_ms_p50_by_page": by_page,
         "changed_fraction": fractions,
         "synthetic_pairs": len(errors),
         "synthetic_error_max": round(max(errors), 4),
