@@ -80,7 +80,7 @@ class ScreenshotCdn(Construct):
                 cached_methods=cloudfront.CachedMethods.CACHE_GET_HEAD,
                 cache_policy=self.cache_policy,
                 response_headers_policy=self.response_headers_policy,
-                # PNG is already compressed.
+                # PNG and WebP are compressed already; the JSON records are a few KB.
                 compress=False,
             ),
             http_version=cloudfront.HttpVersion.HTTP2_AND_3,

@@ -131,10 +131,11 @@ class CaptureFunction(Construct):
         self, *, bucket: s3.IBucket, table: dynamodb.ITable, result_bus: events.IEventBus
     ) -> None:
         self.log_group.grant_write(self.role)
-        # Write-once puts under the prefix only: no Abort*, no Delete*, no reads.
+        # Write-once puts, and reads of the previous stage's PNG for the diff, under the prefix
+        # only: no Abort*, no Delete*, no listing.
         self.role.add_to_principal_policy(
             iam.PolicyStatement(
-                actions=["s3:PutObject"],
+                actions=["s3:GetObject", "s3:PutObject"],
                 resources=[bucket.arn_for_objects(f"{SCREENSHOTS_PREFIX}*")],
             )
         )
@@ -153,8 +154,8 @@ class CaptureFunction(Construct):
                 id=f"AwsSolutions-IAM5[Resource::<{BUCKET_LOGICAL_ID}.Arn>/{SCREENSHOTS_PREFIX}*]",
                 reason=(
                     "Keys are content-addressed (they contain the PNG's hash) so they cannot be "
-                    "listed in advance; the grant is s3:PutObject alone, under the screenshots/ "
-                    "prefix of this one bucket."
+                    "listed in advance; the grant is s3:PutObject and s3:GetObject alone, "
+                    "under the screenshots/ prefix of this one bucket."
                 ),
             ),
             Acknowledgment(

@@ -109,6 +109,7 @@ class Chromium:
         self.temp_dir = temp_dir
         self._playwright: Playwright | None = None
         self.launches = 0  # browsers launched by this driver, for metrics and tests
+        self.version: str | None = None  # "HeadlessChrome/<version>", known after the first launch
 
     async def start(self) -> None:
         # Chromium and its renderers inherit this limit: no core dumps filling /tmp.
@@ -166,7 +167,7 @@ class Chromium:
         if egress is not None:
             options["proxy"] = egress.playwright_proxy()
             args.extend(egress.chromium_args())
-        return await self._playwright.chromium.launch_persistent_context(
+        context = await self._playwright.chromium.launch_persistent_context(
             profile,
             executable_path=self.executable,
             headless=True,
@@ -180,6 +181,21 @@ class Chromium:
             handle_sighup=False,
             **options,
         )
+        if self.version is None:
+            self.version = await read_version(context)
+        return context
+
+
+async def read_version(context: BrowserContext) -> str:
+    """The browser's product and version, over CDP: a persistent context has no ``Browser`` to
+    ask (``context.browser`` is ``None``)."""
+    page = context.pages[0] if context.pages else await context.new_page()
+    session = await context.new_cdp_session(page)
+    try:
+        info = await session.send("Browser.getVersion")
+    finally:
+        await session.detach()
+    return str(info["product"])
 
 
 async def capture_page(context: BrowserContext, url: str, timer: PhaseTimer) -> Shot:

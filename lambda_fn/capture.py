@@ -18,6 +18,7 @@ from lambda_fn.failures import deadline_error, egress_error
 from lambda_fn.guard import Resolver, UrlPolicy, check_final_url, check_url, resolve_host
 from lambda_fn.observability import logger
 from lambda_fn.storage import UPLOAD_RESERVE_S, StoredImage
+from lambda_fn.timeline import Draft, Timeline
 from lambda_fn.timing import PhaseTimer
 
 MAX_ATTEMPTS = 2
@@ -31,10 +32,12 @@ class Store(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The stage's result, and the last PNG taken (even a blank one) for people to look at."""
+    """The stage's result, the last PNG taken (even a blank one) for people to look at, and the
+    timeline's draft for the stored PNG."""
 
     result: CaptureResult
     png: bytes | None
+    draft: Draft | None = None
 
 
 @dataclass(slots=True)
@@ -43,6 +46,7 @@ class Attempt:
     shot: Shot | None = None
     judgement: Judgement | None = None
     stored: StoredImage | None = None
+    draft: Draft | None = None
     blocked_requests: int = 0
 
 
@@ -64,6 +68,7 @@ class Plan:
     policy: UrlPolicy
     chromium: Chromium
     store: Store | None
+    timeline: Timeline | None
     network: Network
 
 
@@ -90,6 +95,7 @@ async def capture(
     *,
     chromium: Chromium,
     store: Store | None,
+    timeline: Timeline | None = None,
     deadline: float | None = None,
     network: Network = SYSTEM_NETWORK,
 ) -> Outcome:
@@ -102,7 +108,7 @@ async def capture(
     except UrlBlockedError as exc:
         log_failure(exc.reason, "guard", 0, str(exc))
         return Outcome(result=replace(base, status="rejected", reason=exc.reason), png=None)
-    plan = Plan(request, checked.url, settings, policy, chromium, store, network)
+    plan = Plan(request, checked.url, settings, policy, chromium, store, timeline, network)
     stage_deadline = started + MAX_ATTEMPTS * settings.attempt_budget_s
     if deadline is not None:
         stage_deadline = min(stage_deadline, deadline)
@@ -185,15 +191,27 @@ async def upload(plan: Plan, attempt: Attempt, deadline: float) -> None:
     assert plan.store is not None
     assert attempt.shot is not None
     assert attempt.judgement is not None
-    with attempt.timer.phase("upload"):
-        attempt.stored = await asyncio.to_thread(
-            plan.store.put,
-            plan.request.job_id,
-            plan.request.stage,
-            attempt.shot.png,
-            width=attempt.judgement.width,
-            height=attempt.judgement.height,
+    job_id, stage, png = plan.request.job_id, plan.request.stage, attempt.shot.png
+    # The timeline's diff and thumbnail are worked out meanwhile, in a thread of their own.
+    drafting = None
+    if plan.timeline is not None:
+        drafting = asyncio.ensure_future(
+            asyncio.to_thread(plan.timeline.prepare, job_id, stage, png)
         )
+    try:
+        with attempt.timer.phase("upload"):
+            attempt.stored = await asyncio.to_thread(
+                plan.store.put,
+                job_id,
+                stage,
+                png,
+                width=attempt.judgement.width,
+                height=attempt.judgement.height,
+            )
+    finally:
+        if drafting is not None:
+            with attempt.timer.phase("timeline_wait"):  # what the timeline adds past the upload
+                attempt.draft = await drafting
 
 
 def finish(base: CaptureResult, attempt: Attempt, started: float, **changes: object) -> Outcome:
@@ -211,7 +229,8 @@ def finish(base: CaptureResult, attempt: Attempt, started: float, **changes: obj
         timings_ms=dict(attempt.timer.ms),
         **changes,  # type: ignore[arg-type]
     )
-    return Outcome(result=result, png=shot.png if shot else None)
+    draft = attempt.draft if stored else None
+    return Outcome(result=result, png=shot.png if shot else None, draft=draft)
 
 
 def log_discard(judgement: Judgement, attempt: int) -> None:

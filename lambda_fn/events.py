@@ -128,6 +128,10 @@ class CaptureResult:
     dom: DomEvidence | None = None
     blocked_requests: int = 0
     timings_ms: dict[str, int] = field(default_factory=dict)
+    diff: dict[str, Any] | None = None  # against the job's previous captured stage (timeline.py)
+    diff_reason: str | None = None
+    thumbnail_url: str | None = None
+    record_url: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

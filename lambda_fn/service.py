@@ -24,6 +24,7 @@ from lambda_fn.idempotency import OncePerStage
 from lambda_fn.observability import logger, metrics
 from lambda_fn.results import ResultPublisher
 from lambda_fn.storage import S3Store, make_s3_client
+from lambda_fn.timeline import LastCaptures, Timeline
 
 # State and event clients answer in milliseconds or not at all: fail fast, then fail open.
 FAST_CLIENT = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2})
@@ -40,6 +41,7 @@ class Service:
     breaker: Breaker | None
     once: OncePerStage | None
     publisher: ResultPublisher | None
+    timeline: Timeline | None
 
     @classmethod
     def start(cls, settings: Settings) -> Service:
@@ -87,10 +89,21 @@ class Service:
         deadline = time.monotonic() + context.get_remaining_time_in_millis() / 1000 - WRAP_UP_S
         outcome: Outcome = self.loop.run_until_complete(
             capture(
-                request, self.settings, chromium=self.chromium, store=self.store, deadline=deadline
+                request,
+                self.settings,
+                chromium=self.chromium,
+                store=self.store,
+                timeline=self.timeline,
+                deadline=deadline,
             )
         )
         result = outcome.result.as_dict()
+        if self.timeline is not None and outcome.draft is not None:
+            finishing = time.monotonic()
+            result = self.loop.run_until_complete(
+                self.timeline.finish(result, outcome.draft, browser=self.chromium.version)
+            )
+            result["timings_ms"]["beside"] = round((time.monotonic() - finishing) * 1000)
         if self.breaker is not None:
             self.breaker.record(request.job_id, outcome.result.status)
         return result
@@ -108,18 +121,28 @@ def _skipped(request: CaptureRequest, reason: str) -> dict[str, Any]:
 
 
 def _clients(settings: Settings) -> dict[str, Any]:
-    clients: dict[str, Any] = {"store": None, "breaker": None, "once": None, "publisher": None}
+    clients: dict[str, Any] = {
+        "store": None,
+        "breaker": None,
+        "once": None,
+        "publisher": None,
+        "timeline": None,
+    }
     if settings.screenshots_bucket and settings.screenshots_cdn_domain:
         clients["store"] = S3Store(
             make_s3_client(settings.aws_region),
             bucket=settings.screenshots_bucket,
             cdn_domain=settings.screenshots_cdn_domain,
         )
+    last = None
     if settings.state_table:
         dynamodb = boto3.client("dynamodb", config=FAST_CLIENT, region_name=settings.aws_region)
         table = settings.state_table
         clients["breaker"] = Breaker(dynamodb, table=table, threshold=settings.breaker_threshold)
         clients["once"] = OncePerStage(dynamodb, table=table)
+        last = LastCaptures(dynamodb, table=table)
+    if clients["store"] is not None:
+        clients["timeline"] = Timeline(clients["store"], last)
     if settings.result_bus:
         events = boto3.client("events", config=FAST_CLIENT, region_name=settings.aws_region)
         clients["publisher"] = ResultPublisher(events, bus=settings.result_bus)

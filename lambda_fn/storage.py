@@ -41,8 +41,18 @@ class StoredImage:
     url: str
 
 
-def object_key(job_id: str, stage: str, sha256: str) -> str:
-    return f"screenshots/{job_id}/{stage}-{sha256[:KEY_HASH_CHARS]}.png"
+# What is stored beside a PNG, by key suffix: the thumbnail and the capture's record.
+BESIDE_TYPES = {"webp": "image/webp", "json": "application/json"}
+
+
+def object_key(job_id: str, stage: str, sha256: str, suffix: str = "png") -> str:
+    return f"screenshots/{job_id}/{stage}-{sha256[:KEY_HASH_CHARS]}.{suffix}"
+
+
+def content_key(job_id: str, stage: str, png: bytes) -> tuple[str, str]:
+    """The key ``png`` is stored under, and its SHA-256 (hex)."""
+    sha256 = hashlib.sha256(png).hexdigest()
+    return object_key(job_id, stage, sha256), sha256
 
 
 def make_s3_client(region: str | None = None) -> S3Client:
@@ -59,14 +69,36 @@ class S3Store:
 
     def put(self, job_id: str, stage: str, png: bytes, *, width: int, height: int) -> StoredImage:
         """Store ``png`` once under its content address; identical bytes already there is fine."""
-        sha256 = hashlib.sha256(png).hexdigest()
-        key = object_key(job_id, stage, sha256)
+        key, sha256 = content_key(job_id, stage, png)
+        self._put_once(key, png, "image/png")
+        info = ImageInfo(key=key, sha256=sha256, bytes=len(png), width=width, height=height)
+        return StoredImage(info=info, url=self.url(key))
+
+    def put_beside(self, image: ImageInfo, suffix: str, body: bytes) -> str:
+        """Store ``body`` once beside ``image`` (same address, ``suffix`` from ``BESIDE_TYPES``)."""
+        key = image.key.removesuffix(".png") + f".{suffix}"
+        self._put_once(key, body, BESIDE_TYPES[suffix])
+        return self.url(key)
+
+    def get(self, key: str) -> bytes:
+        """The bytes under ``key``; ``StorageError`` when they cannot be read."""
+        try:
+            return self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            raise StorageError(f"S3 refused {key}: {exc}", transient=_is_transient(exc)) from exc
+        except BotoCoreError as exc:
+            raise StorageError(f"S3 unreachable for {key}: {exc}", transient=True) from exc
+
+    def url(self, key: str) -> str:
+        return f"https://{self.cdn_domain}/{key}"
+
+    def _put_once(self, key: str, body: bytes, content_type: str) -> None:
         try:
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=key,
-                Body=png,
-                ContentType="image/png",
+                Body=body,
+                ContentType=content_type,
                 CacheControl=CACHE_CONTROL,
                 ChecksumAlgorithm="SHA256",
                 IfNoneMatch="*",
@@ -78,8 +110,6 @@ class S3Store:
                 ) from exc
         except BotoCoreError as exc:  # connection reset, timeouts, endpoint unreachable
             raise StorageError(f"S3 unreachable for {key}: {exc}", transient=True) from exc
-        info = ImageInfo(key=key, sha256=sha256, bytes=len(png), width=width, height=height)
-        return StoredImage(info=info, url=f"https://{self.cdn_domain}/{key}")
 
 
 def _error_code(exc: ClientError) -> str:

@@ -10,7 +10,8 @@ from lambda_fn.emulator import LocalAws
 
 
 def assert_nothing_lost(aws: LocalAws, results: list[dict[str, Any]]) -> None:
-    """Every captured result's object is stored with its SHA-256; nothing else is stored."""
+    """Every captured result's object is stored with its SHA-256; nothing else is stored but
+    the thumbnail and record beside each."""
     s3 = aws.client("s3")
     captured = [result for result in results if result["status"] == "captured"]
     for result in captured:
@@ -20,10 +21,14 @@ def assert_nothing_lost(aws: LocalAws, results: list[dict[str, Any]]) -> None:
         head = s3.head_object(Bucket=aws.bucket, Key=key, ChecksumMode="ENABLED")
         assert base64.b64decode(head["ChecksumSHA256"]) == hashlib.sha256(body).digest()
         assert result["snapshot_url"] == f"https://{aws.cdn_domain}/{key}"
-    assert stored_keys(aws) == {result["image"]["key"] for result in captured}
+    stems = {result["image"]["key"].removesuffix(".png") for result in captured}
+    assert stored_keys(aws) == {f"{stem}.{suffix}" for stem in stems for suffix in STORED_SUFFIXES}
     for result in results:
         if result["status"] != "captured":
             assert (result["snapshot_url"], result["image"]) == (None, None)
+
+
+STORED_SUFFIXES = ("png", "webp", "json")
 
 
 def stored_keys(aws: LocalAws) -> set[str]:

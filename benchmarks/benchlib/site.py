@@ -132,6 +132,19 @@ def find_font(candidates: tuple[str, ...]) -> bytes:
 
 
 Route = tuple[str, bytes, float]  # content type, body, delay before answering
+# The "next stage" of each content page (``/<page>-changed.html``): this block at the top of it,
+# which pushes the rest of the page down.
+STAGE_BLOCK = "<div style='width:500px;height:180px;background:#2a7'>New stage</div>"
+
+
+def changed_path(page: Page) -> str:
+    return page.path.replace(".html", "-changed.html")
+
+
+def with_block(html: bytes) -> bytes:
+    head, tag, rest = html.decode().partition("<body")
+    attributes, close, content = rest.partition(">")
+    return (head + tag + attributes + close + STAGE_BLOCK + content).encode()
 
 
 def build_routes() -> dict[str, Route]:
@@ -150,6 +163,9 @@ def build_routes() -> dict[str, Route]:
         routes[f"/images/photo-{index}.jpg"] = ("image/jpeg", photo(index), 0.0)
     for name, candidates in FONT_CANDIDATES.items():
         routes[f"/fonts/{name}"] = ("font/ttf", find_font(candidates), FONT_DELAY_S)
+    for page in CONTENT_PAGES:
+        content_type, body, delay = routes[page.path]
+        routes[changed_path(page)] = (content_type, with_block(body), delay)
     return routes
 
 

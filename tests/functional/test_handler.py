@@ -52,8 +52,9 @@ def test_envelope_as_sam_local_generate_event_writes_it_is_captured(
 
 
 def stored_objects(aws: LocalAws) -> list[dict[str, Any]]:
+    """The stored screenshots (each has its thumbnail and record beside it)."""
     listing = aws.client("s3").list_objects_v2(Bucket=aws.bucket)
-    return list(listing.get("Contents", []))
+    return [item for item in listing.get("Contents", []) if item["Key"].endswith(".png")]
 
 
 def test_capture_stores_one_immutable_object_and_publishes_the_result(

@@ -19,6 +19,7 @@ from lambda_fn.emulator import LocalAws
 from lambda_fn.storage import CACHE_CONTROL
 from tests.image import engine
 from tests.pages import WHITE_PAGE, PageServer
+from tests.pixels import colour_share
 from tests.stored import assert_nothing_lost, stored_keys
 
 # The first test waits for the image: a build from a cold layer cache takes minutes on two cores.
@@ -95,11 +96,6 @@ def saturated_share(pixels: NDArray[np.uint8]) -> float:
     """The share of strongly coloured pixels (far from any grey)."""
     wide = pixels.astype(np.int16)
     return float(((wide.max(axis=2) - wide.min(axis=2)) > 100).mean())
-
-
-def colour_share(pixels: NDArray[np.uint8], rgb: tuple[int, int, int], tolerance: int = 6) -> float:
-    close = np.abs(pixels.astype(np.int16) - np.array(rgb, dtype=np.int16)).max(axis=2) <= tolerance
-    return float(close.mean())
 
 
 def test_page_is_captured_and_stored_with_the_contract_headers(

@@ -158,3 +158,22 @@ def test_a_custom_domain_uses_its_certificate_and_modern_tls(custom_template: Te
 def test_policy_names_differ_per_region(template: Template) -> None:
     name = properties(template, HEADERS_POLICY)["ResponseHeadersPolicyConfig"]["Name"]
     assert ref("AWS::Region") in name["Fn::Join"][1]
+
+
+def test_every_key_takes_the_one_behavior(template: Template) -> None:
+    """PNG, WebP thumbnail and JSON record are served alike: no path pattern sends an extension
+    elsewhere, and nothing at the edge (a function, Lambda@Edge) rewrites the response."""
+    config = distribution_config(template)
+    assert "CacheBehaviors" not in config
+    behavior = config["DefaultCacheBehavior"]
+    assert "FunctionAssociations" not in behavior
+    assert "LambdaFunctionAssociations" not in behavior
+    template.resource_count_is("AWS::CloudFront::Function", 0)
+
+
+def test_the_objects_content_type_reaches_the_viewer(template: Template) -> None:
+    """The function sets Content-Type on each object (image/png, image/webp, application/json);
+    the headers policy adds security headers only, and nosniff makes browsers hold to that type."""
+    headers = properties(template, HEADERS_POLICY)["ResponseHeadersPolicyConfig"]
+    assert set(headers) == {"Name", "Comment", "SecurityHeadersConfig"}
+    assert headers["SecurityHeadersConfig"]["ContentTypeOptions"] == {"Override": True}

@@ -74,7 +74,7 @@ def test_the_role_policy_is_exactly_the_needed_grants(template: Template) -> Non
             "Resource": get_att(logical_id(template, "AWS::Logs::LogGroup"), "Arn"),
         },
         {
-            "Action": "s3:PutObject",
+            "Action": ["s3:GetObject", "s3:PutObject"],
             "Effect": "Allow",
             "Resource": {"Fn::Join": ["", [get_att("ScreenshotsBucket", "Arn"), "/screenshots/*"]]},
         },
@@ -93,7 +93,7 @@ def test_the_role_policy_is_exactly_the_needed_grants(template: Template) -> Non
     assert sorted(map(json.dumps, statements(template))) == sorted(map(json.dumps, expected))
 
 
-def test_s3_grant_is_put_object_alone(template: Template) -> None:
+def test_s3_grant_is_get_and_put_object_alone(template: Template) -> None:
     s3_actions = {
         action
         for statement in statements(template)
@@ -102,7 +102,7 @@ def test_s3_grant_is_put_object_alone(template: Template) -> None:
         )
         if action.startswith("s3:")
     }
-    assert s3_actions == {"s3:PutObject"}
+    assert s3_actions == {"s3:GetObject", "s3:PutObject"}
 
 
 def test_only_the_xray_actions_are_granted_on_every_resource(template: Template) -> None:

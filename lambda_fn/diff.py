@@ -1,0 +1,322 @@
+"""What changed between two screenshots of the same build: changed fraction, readable regions and
+a perceptual-hash distance, with whole-array numpy work only.
+
+A pixel counts as changed when its colour differs (pixelmatch's YIQ distance, same threshold) from
+every pixel of the other image within ``SHIFT_PX``, in both directions: anti-aliased edges and
+sub-pixel text shifts find their colour one pixel away and do not count, a new or recoloured area
+does. The neighbourhood test runs only on the pixels whose direct distance is over the threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import pyspng
+from PIL import Image
+
+# pixelmatch's default threshold 0.1 on its maximum YIQ distance 35215 (for 0-255 channels).
+MAX_YIQ_DELTA = 35215.0
+THRESHOLD = 0.1
+LIMIT = MAX_YIQ_DELTA * THRESHOLD * THRESHOLD
+# pixelmatch's YIQ distance 0.5053 dY^2 + 0.299 dI^2 + 0.1957 dQ^2, as a plain squared distance:
+# RGB times this matrix gives Y, I and Q each scaled by the square root of its weight.
+Y_WEIGHT = 0.5053
+SCALED_YIQ = (
+    np.array(
+        [
+            [0.29889531, 0.58662247, 0.11448223],
+            [0.59597799, -0.27417610, -0.32180189],
+            [0.21147017, -0.52261711, 0.31114694],
+        ],
+        dtype=np.float32,
+    )
+    * np.sqrt(np.array([[Y_WEIGHT], [0.299], [0.1957]], dtype=np.float32))
+).T
+# Pillow's luma is within 0.75 of YIQ's Y (rounding, and weights 0.0005 apart): 1.5 for two.
+LUMA_ERROR = 1.5
+# Lumas farther apart than this put the YIQ distance over the threshold on Y alone.
+LUMA_REACH = math.ceil(math.sqrt(LIMIT / Y_WEIGHT) + LUMA_ERROR)
+SHIFT_PX = 1
+CELL_PX = 16  # changed pixels are grouped on this grid before labelling
+MAX_REGIONS = 10
+PHASH_SIZE = 32
+PHASH_BITS = 8
+
+Region = tuple[int, int, int, int]  # x, y, w, h
+Pixels = npt.NDArray[np.uint8]  # height x width x 4, RGBA
+Grey = npt.NDArray[np.uint8]  # height x width
+Rgb = npt.NDArray[np.float32]
+Mask = npt.NDArray[np.bool_]
+
+
+class DiffError(Exception):
+    """A pair that cannot be compared; ``reason`` goes into the result."""
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    changed_fraction: float
+    regions: list[Region]
+    phash_distance: int
+
+
+def compare(previous: bytes, current: bytes, current_rgba: Pixels | None = None) -> Comparison:
+    """Compare two PNGs (``current_rgba``: ``current`` already decoded); ``DiffError`` when either
+    cannot be decoded or their sizes differ."""
+    if previous == current:
+        return Comparison(changed_fraction=0.0, regions=[], phash_distance=0)
+    old = decode(previous, "previous")
+    new = decode(current, "current") if current_rgba is None else current_rgba
+    if old.shape != new.shape:
+        raise DiffError(
+            f"sizes differ: {old.shape[1]}x{old.shape[0]} vs {new.shape[1]}x{new.shape[0]}",
+            reason="size_mismatch",
+        )
+    old_luma, new_luma = luma(old), luma(new)
+    mask = changed_mask(old, new, old_luma, new_luma)
+    return Comparison(
+        changed_fraction=round(float(np.count_nonzero(mask)) / mask.size, 4),
+        regions=merge_regions(regions_of(mask)),
+        phash_distance=int(np.count_nonzero(phash(old_luma) != phash(new_luma))),
+    )
+
+
+def decode(png: bytes, which: str) -> Pixels:
+    """``png`` as a height x width x 4 RGBA array; ``DiffError`` (``corrupt_<which>``) if it is not
+    a PNG."""
+    try:
+        rgba: Pixels = pyspng.load(png, format="RGBA")
+    except Exception as exc:  # pyspng raises plain RuntimeError/ValueError on bad data
+        raise DiffError(f"{which} PNG does not decode: {exc}", reason=f"corrupt_{which}") from exc
+    return rgba
+
+
+def luma(rgba: Pixels) -> Grey:
+    """Pillow's 8-bit luma (ITU-R 601 weights, within ``LUMA_ERROR`` of YIQ's Y)."""
+    height, width = rgba.shape[:2]
+    image = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1)
+    grey: Grey = np.asarray(image.convert("L"))
+    return grey
+
+
+def _yiq(words: npt.NDArray[np.uint32]) -> Rgb:
+    """Scaled YIQ of RGBA pixels held as 32-bit words."""
+    rgb = words.view(np.uint8).reshape(-1, 4).astype(np.float32)
+    # Three broadcast multiply-adds, not ``@``: a (N, 3) x (3, 3) product goes to BLAS, whose
+    # threads cost several times the arithmetic on a busy machine.
+    yiq: Rgb = (
+        rgb[:, 0:1] * SCALED_YIQ[0] + rgb[:, 1:2] * SCALED_YIQ[1] + rgb[:, 2:3] * SCALED_YIQ[2]
+    )
+    return yiq
+
+
+def _delta(a: Rgb, b: Rgb) -> npt.NDArray[np.float32]:
+    d = a - b
+    out: npt.NDArray[np.float32] = np.einsum("ij,ij->i", d, d)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Flat:
+    """An image edge-padded by ``SHIFT_PX`` and flattened: a neighbour is an index offset."""
+
+    words: npt.NDArray[np.uint32]
+    luma: npt.NDArray[np.int16]
+    width: int
+
+    @classmethod
+    def of(cls, rgba: Pixels, grey: Grey) -> _Flat:
+        words = np.pad(rgba.view(np.uint32)[..., 0], SHIFT_PX, mode="edge")
+        luma = np.pad(grey, SHIFT_PX, mode="edge").astype(np.int16)
+        return cls(words.reshape(-1), luma.reshape(-1), words.shape[1])
+
+
+def changed_mask(old: Pixels, new: Pixels, old_luma: Grey, new_luma: Grey) -> Mask:
+    """Pixels that changed, tolerant of anti-aliasing and shifts of up to ``SHIFT_PX``.
+
+    Cheapest first: equal RGBA words are unchanged; a pixel whose luma lies farther than
+    ``LUMA_REACH`` outside the luma range of the other image's neighbourhood is changed (no
+    neighbour can be within the threshold), in whole-array passes; the rest get the exact
+    neighbourhood test, where again only neighbours of close luma need the YIQ distance.
+    """
+    direct: Mask = old.view(np.uint32)[..., 0] != new.view(np.uint32)[..., 0]
+    if not direct.any():
+        return direct
+    sure: Mask = direct & (_beyond(new_luma, old_luma) | _beyond(old_luma, new_luma))
+    ys, xs = np.nonzero(direct & ~sure)
+    if ys.size == 0:
+        return sure
+    before, after = _Flat.of(old, old_luma), _Flat.of(new, new_luma)
+    at = (ys + SHIFT_PX) * before.width + xs + SHIFT_PX
+    a, b = _yiq(before.words[at]), _yiq(after.words[at])
+    candidate = np.flatnonzero(_delta(a, b) > LIMIT)
+    at, a, b = at[candidate], a[candidate], b[candidate]
+    changed = _unexplained(b, after.luma[at], before, at)
+    explained = ~changed
+    changed[explained] = _unexplained(
+        a[explained], before.luma[at[explained]], after, at[explained]
+    )
+    hit = candidate[changed]
+    sure[ys[hit], xs[hit]] = True
+    return sure
+
+
+def _beyond(grey: Grey, other: Grey) -> Mask:
+    """Where ``grey`` lies more than ``LUMA_REACH`` outside ``other``'s neighbourhood range."""
+    low, high = _neighbourhood_range(other)
+    value = grey.astype(np.int16)
+    out: Mask = (value > high + LUMA_REACH) | (value < low - LUMA_REACH)
+    return out
+
+
+def _neighbourhood_range(grey: Grey) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16]]:
+    """Per pixel, the least and greatest value within ``SHIFT_PX`` (edges repeated)."""
+    padded = np.pad(grey, SHIFT_PX, mode="edge")
+    ranges = []
+    for reduce in (np.minimum, np.maximum):
+        rows = padded[:, : -2 * SHIFT_PX]
+        for dx in range(1, 2 * SHIFT_PX + 1):
+            rows = reduce(rows, padded[:, dx : padded.shape[1] - 2 * SHIFT_PX + dx])
+        out = rows[: -2 * SHIFT_PX]
+        for dy in range(1, 2 * SHIFT_PX + 1):
+            out = reduce(out, rows[dy : rows.shape[0] - 2 * SHIFT_PX + dy])
+        ranges.append(out.astype(np.int16))
+    return ranges[0], ranges[1]
+
+
+def _unexplained(
+    colours: Rgb, lumas: npt.NDArray[np.int16], other: _Flat, at: npt.NDArray[np.intp]
+) -> Mask:
+    """Which ``colours`` (of lumas ``lumas``, at flat indices ``at``) match no pixel of ``other``
+    within ``SHIFT_PX``."""
+    left = np.arange(at.size)
+    for dy, dx in _offsets():
+        near = at[left] + (dy * other.width + dx)
+        # Lumas farther apart than LUMA_REACH cannot match: the YIQ distance only for the rest.
+        maybe = np.flatnonzero(np.abs(other.luma[near] - lumas[left]) <= LUMA_REACH)
+        matched = _delta(colours[left[maybe]], _yiq(other.words[near[maybe]])) <= LIMIT
+        keep = np.ones(left.size, dtype=np.bool_)
+        keep[maybe[matched]] = False
+        left = left[keep]
+    out = np.zeros(at.shape, dtype=np.bool_)
+    out[left] = True
+    return out
+
+
+def _offsets() -> list[tuple[int, int]]:
+    r = range(-SHIFT_PX, SHIFT_PX + 1)
+    return [(dy, dx) for dy in r for dx in r if (dy, dx) != (0, 0)]
+
+
+def regions_of(mask: Mask) -> list[Region]:
+    """Bounding boxes of the connected groups of changed ``CELL_PX`` cells, tightened to pixels."""
+    height, width = mask.shape
+    rows, cols = math.ceil(height / CELL_PX), math.ceil(width / CELL_PX)
+    padded = np.zeros((rows * CELL_PX, cols * CELL_PX), dtype=np.bool_)
+    padded[:height, :width] = mask
+    cells: Mask = np.asarray(padded.reshape(rows, CELL_PX, cols, CELL_PX).any(axis=(1, 3)))
+    regions = []
+    for r0, c0, r1, c1 in _components(cells):
+        box = mask[r0 * CELL_PX : r1 * CELL_PX, c0 * CELL_PX : c1 * CELL_PX]
+        ys, xs = np.nonzero(box)
+        y0, x0 = r0 * CELL_PX + int(ys.min()), c0 * CELL_PX + int(xs.min())
+        y1, x1 = r0 * CELL_PX + int(ys.max()) + 1, c0 * CELL_PX + int(xs.max()) + 1
+        regions.append((x0, y0, x1 - x0, y1 - y0))
+    return regions
+
+
+def _components(cells: Mask) -> list[tuple[int, int, int, int]]:
+    """Cell bounding boxes (r0, c0, r1, c1) of 8-connected groups: runs of changed cells in each
+    row, joined with the runs they touch (diagonals included) in the row above."""
+    runs: list[tuple[int, int, int]] = []  # row, first column, column after the last
+    parent: list[int] = []
+    above: list[int] = []
+    for row, line in enumerate(cells):
+        edges = np.flatnonzero(np.diff(line, prepend=False, append=False))
+        here = []
+        for start, end in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+            index = len(runs)
+            runs.append((row, start, end))
+            parent.append(index)
+            for other in above:
+                if runs[other][1] <= end and start <= runs[other][2]:
+                    parent[_root(parent, other)] = _root(parent, index)
+            here.append(index)
+        above = here
+    boxes: dict[int, list[int]] = {}
+    for index, (row, start, end) in enumerate(runs):
+        box = boxes.setdefault(_root(parent, index), [row, start, row + 1, end])
+        box[:] = [min(box[0], row), min(box[1], start), row + 1, max(box[3], end)]
+    return [(b[0], b[1], b[2], b[3]) for b in boxes.values()]
+
+
+def _root(parent: list[int], index: int) -> int:
+    while parent[index] != index:
+        parent[index] = parent[parent[index]]
+        index = parent[index]
+    return index
+
+
+def merge_regions(regions: list[Region], limit: int = MAX_REGIONS) -> list[Region]:
+    """Merge overlapping boxes, then the pair whose union adds least area, until ``limit`` left."""
+    boxes = list(regions)
+    while len(boxes) > 1:
+        best: tuple[float, int, int] | None = None
+        for i in range(len(boxes)):
+            for j in range(i + 1, len(boxes)):
+                cost = (
+                    -math.inf
+                    if _overlap(boxes[i], boxes[j])
+                    else float(
+                        _area(_union(boxes[i], boxes[j])) - _area(boxes[i]) - _area(boxes[j])
+                    )
+                )
+                if best is None or cost < best[0]:
+                    best = (cost, i, j)
+        assert best is not None
+        least, i, j = best
+        if least != -math.inf and len(boxes) <= limit:
+            break
+        merged = _union(boxes[i], boxes[j])
+        boxes = [b for k, b in enumerate(boxes) if k not in (i, j)] + [merged]
+    return sorted(boxes, key=lambda b: (b[1], b[0]))
+
+
+def _union(a: Region, b: Region) -> Region:
+    x0, y0 = min(a[0], b[0]), min(a[1], b[1])
+    x1, y1 = max(a[0] + a[2], b[0] + b[2]), max(a[1] + a[3], b[1] + b[3])
+    return (x0, y0, x1 - x0, y1 - y0)
+
+
+def _area(a: Region) -> int:
+    return a[2] * a[3]
+
+
+def _overlap(a: Region, b: Region) -> bool:
+    return a[0] < b[0] + b[2] and b[0] < a[0] + a[2] and a[1] < b[1] + b[3] and b[1] < a[1] + a[3]
+
+
+def phash(grey: Grey) -> npt.NDArray[np.bool_]:
+    """The 64-bit DCT perceptual hash (as imagehash.phash: 32x32 grey, low 8x8, over median)."""
+    small = Image.fromarray(grey).resize(
+        (PHASH_SIZE, PHASH_SIZE), Image.Resampling.LANCZOS, reducing_gap=3.0
+    )
+    pixels = np.asarray(small, dtype=np.float64)
+    dct = _dct_matrix(PHASH_SIZE)
+    low = (dct @ pixels @ dct.T)[:PHASH_BITS, :PHASH_BITS]
+    bits: npt.NDArray[np.bool_] = low > np.median(low)
+    return bits
+
+
+def _dct_matrix(n: int) -> npt.NDArray[np.float64]:
+    k = np.arange(n)[:, None]
+    i = np.arange(n)[None, :]
+    matrix: npt.NDArray[np.float64] = np.cos(np.pi * (2 * i + 1) * k / (2 * n))
+    return matrix

@@ -1,0 +1,154 @@
+"""The stage timeline: each captured stage is compared with the job's previous captured stage,
+and gets a thumbnail and a record stored beside its PNG.
+
+``Timeline.prepare`` runs in a thread while the PNG uploads (and the browser closes): it reads the
+previous screenshot, diffs and makes the thumbnail, decoding the new PNG once. ``finish`` stores
+the thumbnail and remembers the capture at once, then the record. The last captured key of each
+job lives in the state table (``id = last#<job_id>``, the breaker's TTL). Nothing here fails a
+capture: a missing, unreadable or incomparable previous screenshot, or an unreachable table,
+leaves ``diff`` null with ``diff_reason`` saying why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambda_fn.breaker import TTL_S
+from lambda_fn.diff import DiffError, Pixels, compare, decode
+from lambda_fn.errors import StorageError
+from lambda_fn.events import ImageInfo
+from lambda_fn.observability import logger
+from lambda_fn.record import record
+from lambda_fn.storage import S3Store, content_key
+from lambda_fn.thumbnail import thumbnail
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+
+class StateUnavailable(Exception):
+    pass
+
+
+class LastCaptures:
+    def __init__(self, client: DynamoDBClient, *, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    def get(self, job_id: str) -> tuple[str, str] | None:
+        """The previous captured (key, stage) of ``job_id``, or ``None`` for its first capture."""
+        try:
+            item = self.client.get_item(
+                TableName=self.table, Key=_key(job_id), ConsistentRead=True
+            ).get("Item")
+        except (BotoCoreError, ClientError) as exc:
+            raise StateUnavailable(str(exc)) from exc
+        if not item:
+            return None
+        return item["image_key"]["S"], item["stage"]["S"]
+
+    def put(self, job_id: str, key: str, stage: str) -> None:
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={
+                    **_key(job_id),
+                    "image_key": {"S": key},
+                    "stage": {"S": stage},
+                    "expiration": {"N": str(int(time.time()) + TTL_S)},
+                },
+            )
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("last capture not recorded", extra={"error": str(exc)[:500]})
+
+
+def _key(job_id: str) -> dict[str, dict[str, str]]:
+    return {"id": {"S": f"last#{job_id}"}}
+
+
+@dataclass(frozen=True, slots=True)
+class Draft:
+    """What ``prepare`` worked out for one PNG: the diff (or why there is none), the thumbnail."""
+
+    diff: dict[str, Any] | None
+    reason: str | None
+    thumbnail: bytes | None
+    ms: int
+
+
+class Timeline:
+    def __init__(self, store: S3Store, last: LastCaptures | None) -> None:
+        self.store = store
+        self.last = last
+
+    def prepare(self, job_id: str, stage: str, png: bytes) -> Draft:
+        """Diff ``png`` against the job's previous capture and make its thumbnail; never raises."""
+        started = time.perf_counter()
+        try:
+            pixels = decode(png, "current")
+        except DiffError as exc:
+            return Draft(None, exc.reason, None, _ms_since(started))
+        diff, reason = self._diff(job_id, content_key(job_id, stage, png)[0], png, pixels)
+        return Draft(diff, reason, thumbnail(pixels), _ms_since(started))
+
+    def _diff(
+        self, job_id: str, key: str, png: bytes, pixels: Pixels
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        if self.last is None:
+            return None, "no_state_table"
+        try:
+            previous = self.last.get(job_id)
+        except StateUnavailable:
+            return None, "state_unavailable"
+        if previous is None:
+            return None, "first_capture"
+        previous_key, stage = previous
+        if previous_key == key:
+            return None, "same_capture"
+        try:
+            comparison = compare(self.store.get(previous_key), png, pixels)
+        except StorageError:
+            return None, "previous_unreadable"
+        except DiffError as exc:
+            return None, exc.reason
+        return {"against": previous_key, "stage": stage, **asdict(comparison)}, None
+
+    async def finish(
+        self, result: dict[str, Any], draft: Draft, *, browser: str | None
+    ) -> dict[str, Any]:
+        """``result`` of a stored capture with ``diff``, ``thumbnail_url`` and ``record_url``."""
+        image = ImageInfo(**result["image"])
+        annotated = {**result, "diff": draft.diff, "diff_reason": draft.reason}
+        annotated["timings_ms"] = {**result["timings_ms"], "timeline": draft.ms}
+        remembered = asyncio.to_thread(self._remember, result, draft, image)
+        annotated["thumbnail_url"], _ = await asyncio.gather(
+            asyncio.to_thread(self._beside, image, "webp", draft.thumbnail), remembered
+        )
+        body = record(annotated, browser=browser)
+        annotated["record_url"] = await asyncio.to_thread(self._beside, image, "json", body)
+        return annotated
+
+    def _remember(self, result: dict[str, Any], draft: Draft, image: ImageInfo) -> None:
+        if self.last is not None and draft.reason != "state_unavailable":
+            self.last.put(result["job_id"], image.key, result["stage"])
+
+    def _beside(self, image: ImageInfo, suffix: str, body: bytes | None) -> str | None:
+        if body is None:
+            return None
+        try:
+            return self.store.put_beside(image, suffix, body)
+        except StorageError as exc:
+            logger.warning(
+                "not stored beside the screenshot",
+                extra={"suffix": suffix, "error": str(exc)[:500]},
+            )
+            return None
+
+
+def _ms_since(started: float) -> int:
+    return round((time.perf_counter() - started) * 1000)
