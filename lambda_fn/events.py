@@ -81,10 +81,32 @@ def _field_of(exc: ValidationError) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class AppError:
+    """An error screen instead of the app: what kind, which framework showed it, its text."""
+
+    kind: Literal["build", "runtime"]
+    source: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class PageInfo:
     http_status: int | None
     final_url: str
     title: str
+    settled: bool = True  # readiness saw nothing pending before its deadline
+    waiting_for: tuple[str, ...] = ()  # what was still pending when it did not
+    app_error: AppError | None = None
+    errors: tuple[str, ...] = ()  # uncaught exceptions and console errors, bounded
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt of a stage, as ``attempt_log`` lists it."""
+
+    reason: str | None
+    duration_ms: int
+    timings_ms: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +135,7 @@ class CaptureResult:
     dom: DomEvidence | None = None
     blocked_requests: int = 0
     timings_ms: dict[str, int] = field(default_factory=dict)
+    attempt_log: tuple[AttemptRecord, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

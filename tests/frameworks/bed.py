@@ -59,8 +59,15 @@ class AppSpec:
 
 VITE = AppSpec(
     name="vite-react",
-    scaffold=("npx", "--yes", "create-vite@9.3.0", "{dir}", "--template", "react-ts",
-              "--no-interactive"),
+    scaffold=(
+        "npx",
+        "--yes",
+        "create-vite@9.3.0",
+        "{dir}",
+        "--template",
+        "react-ts",
+        "--no-interactive",
+    ),
     layers=(("react", "src"), ("vite", ".")),
     files=(("bed.css", "src/bed.css"), ("orders.json", "public/api/orders.json")),
     public="public",
@@ -68,9 +75,24 @@ VITE = AppSpec(
 )
 NEXT = AppSpec(
     name="next",
-    scaffold=("npx", "--yes", "create-next-app@16.4.3", "{dir}", "--ts", "--app", "--no-tailwind",
-              "--no-eslint", "--no-src-dir", "--turbopack", "--import-alias", "@/*", "--use-npm",
-              "--yes", "--skip-install", "--disable-git"),
+    scaffold=(
+        "npx",
+        "--yes",
+        "create-next-app@16.4.3",
+        "{dir}",
+        "--ts",
+        "--app",
+        "--no-tailwind",
+        "--no-eslint",
+        "--no-src-dir",
+        "--turbopack",
+        "--import-alias",
+        "@/*",
+        "--use-npm",
+        "--yes",
+        "--skip-install",
+        "--disable-git",
+    ),
     layers=(("react", "app"), ("next", ".")),
     files=(("bed.css", "app/bed.css"), ("orders.json", "app/orders.json")),
     public="public",
@@ -80,8 +102,20 @@ NEXT = AppSpec(
 )
 SVELTEKIT = AppSpec(
     name="sveltekit",
-    scaffold=("npx", "--yes", "sv@0.17.1", "create", "{dir}", "--template", "minimal", "--types",
-              "ts", "--no-add-ons", "--no-install", "--no-dir-check"),
+    scaffold=(
+        "npx",
+        "--yes",
+        "sv@0.17.1",
+        "create",
+        "{dir}",
+        "--template",
+        "minimal",
+        "--types",
+        "ts",
+        "--no-add-ons",
+        "--no-install",
+        "--no-dir-check",
+    ),
     layers=(("sveltekit", "."), ("sveltekit-broken", ".")),
     files=(("bed.css", "src/lib/bed.css"), ("orders.json", "src/lib/orders.json")),
     public="static",
@@ -227,7 +261,10 @@ class AppServer:
             assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.kind.name} exited with {self.process.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+            with (
+                contextlib.suppress(OSError),
+                socket.create_connection(("127.0.0.1", self.port), 1),
+            ):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"{self.kind.name} did not listen on {self.port}")
