@@ -227,9 +227,9 @@ async def capture_page(
         final_url=page.url,
         title=seen.title,
         settled=seen.readiness.settled,
-        waiting_for=seen.readiness.waiting_for,
+        waiting_for=list(seen.readiness.waiting_for),
         app_error=seen.app_error,
-        errors=tuple(errors.messages),
+        errors=list(errors.messages),
     )
     return Shot(png=seen.png, page=info, dom=seen.dom)
 

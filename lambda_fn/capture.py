@@ -145,7 +145,7 @@ async def run_attempts(
             log_failure(exc.reason, exc.phase, number, str(exc))
             base = replace(base, reason=exc.reason)
             log.append(record(exc.reason, attempt, attempt_started))
-            base = replace(base, attempt_log=tuple(log))
+            base = replace(base, attempt_log=list(log))
             if exc.transient and number < MAX_ATTEMPTS:
                 await pause(retry_delay(exc.reason, plan.settings), stage_deadline)
                 continue
@@ -154,7 +154,7 @@ async def run_attempts(
         assert attempt.judgement is not None
         reason = None if not attempt.judgement.blank else f"blank:{attempt.judgement.failed_check}"
         log.append(record(reason, attempt, attempt_started))
-        base = replace(base, attempt_log=tuple(log))
+        base = replace(base, attempt_log=list(log))
         if reason is None:
             return finish(base, attempt, started, status="captured", reason=None)
         log_discard(attempt.judgement, number)

@@ -95,9 +95,9 @@ class PageInfo:
     final_url: str
     title: str
     settled: bool = True  # readiness saw nothing pending before its deadline
-    waiting_for: tuple[str, ...] = ()  # what was still pending when it did not
+    waiting_for: list[str] = field(default_factory=list)  # what was still pending when it did not
     app_error: AppError | None = None
-    errors: tuple[str, ...] = ()  # uncaught exceptions and console errors, bounded
+    errors: list[str] = field(default_factory=list)  # uncaught exceptions and console errors, bounded
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +135,7 @@ class CaptureResult:
     dom: DomEvidence | None = None
     blocked_requests: int = 0
     timings_ms: dict[str, int] = field(default_factory=dict)
-    attempt_log: tuple[AttemptRecord, ...] = ()
+    attempt_log: list[AttemptRecord] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
