@@ -95,7 +95,8 @@ class PageInfo:
     final_url: str
     title: str
     settled: bool = True  # readiness saw nothing pending before its deadline
-    waiting_for: list[str] = field(default_factory=list)  # what was still pending when it did not
+    # What was still pending when it did not:
+    waiting_for: list[str] = field(default_factory=list)
     app_error: AppError | None = None
     errors: list[str] = field(default_factory=list)  # uncaught exceptions and console errors, bounded
 
