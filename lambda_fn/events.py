@@ -98,7 +98,9 @@ class PageInfo:
     # What was still pending when it did not:
     waiting_for: list[str] = field(default_factory=list)
     app_error: AppError | None = None
-    errors: list[str] = field(default_factory=list)  # uncaught exceptions and console errors, bounded
+    errors: list[str] = field(
+        default_factory=list
+    )  # uncaught exceptions and console errors, bounded
 
 
 @dataclass(frozen=True, slots=True)
