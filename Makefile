@@ -5,10 +5,14 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup test lint typecheck hadolint unit functional infra demo bench soak
+.PHONY: setup lock test lint typecheck hadolint unit functional infra image demo bench soak
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
+
+# After changing a dependency in pyproject.toml: packaging/constraints.txt, the one lock.
+lock: setup
+	@VENV=$(VENV) scripts/lock.sh
 
 test: setup lint typecheck hadolint
 	$(BIN)/pytest
@@ -31,6 +35,9 @@ functional: setup
 
 infra: setup
 	$(BIN)/pytest tests/infra
+
+image: setup
+	$(BIN)/pytest tests/image
 
 demo: setup
 	$(BIN)/python scripts/demo.py

@@ -55,6 +55,9 @@ class Settings(BaseModel):
     )
     allow_private_urls: bool = Field(False, alias="ALLOW_PRIVATE_URLS")
     chromium_executable: str | None = Field(None, alias="CHROMIUM_EXECUTABLE", min_length=1)
+    # Lambda sets AWS_REGION (and AWS_DEFAULT_REGION, the one boto3 reads); a `docker run` or a
+    # local invoke may give only the first, so the clients take it from here.
+    aws_region: str | None = Field(None, alias="AWS_REGION", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
 
     _split = field_validator("capture_stages", "allowed_url_hosts", mode="before")(_split_csv)
 
@@ -64,6 +67,7 @@ class Settings(BaseModel):
         "state_table",
         "result_bus",
         "chromium_executable",
+        "aws_region",
         mode="before",
     )
     @classmethod

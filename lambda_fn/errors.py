@@ -21,7 +21,8 @@ class ConfigError(ScreenshotError):
 
 
 class InvalidRequestError(ScreenshotError):
-    """The event is not a valid capture request; ``reason`` is ``invalid_request:<field>``."""
+    """The event is not a valid capture request; ``reason`` is ``invalid_request:<field>``, or the
+    URL policy's ``url_blocked:<why>`` for a ``preview_url`` it cannot read."""
 
 
 class UrlBlockedError(ScreenshotError):

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from lambda_fn.blank import DomEvidence, Judgement
 from lambda_fn.config import STAGE_PATTERN
-from lambda_fn.errors import InvalidRequestError
+from lambda_fn.errors import InvalidRequestError, UrlBlockedError
+from lambda_fn.guard import parse_url
 
-MAX_URL_LENGTH = 2048
 STAGE_COMPLETED = "Build Stage Completed"
+
+URL_BLOCKED = "url_blocked"
 
 Status = Literal["captured", "discarded", "failed", "skipped", "rejected"]
 
@@ -26,22 +27,30 @@ class CaptureRequest(BaseModel):
 
     job_id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
     stage: str = Field(pattern=STAGE_PATTERN)
-    preview_url: str = Field(max_length=MAX_URL_LENGTH)
+    preview_url: str
 
     @field_validator("preview_url")
     @classmethod
-    def _absolute_http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError("must be an absolute http or https URL")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("must not carry userinfo")
+    def _url_the_policy_can_read(cls, value: str) -> str:
+        """Read by the URL policy's parser, so a refusal carries its ``url_blocked:<why>``."""
+        try:
+            parse_url(value)
+        except UrlBlockedError as exc:
+            raise PydanticCustomError(URL_BLOCKED, str(exc), {"why": exc.why}) from exc
         return value
 
 
-class StageCompletedEvent(EventBridgeModel):
-    """The EventBridge envelope whose ``detail`` is a capture request."""
+class StageCompletedEvent(BaseModel):
+    """An EventBridge event whose ``detail`` is a capture request.
 
+    Only what the service reads is required: ``sam local generate-event`` writes no ``version``,
+    and other tools leave out more; none of those fields changes what is captured.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore", strict=True)
+
+    detail_type: str = Field(alias="detail-type")
+    source: str
     detail: CaptureRequest
 
 
@@ -59,7 +68,7 @@ def parse_request(event: object) -> CaptureRequest:
             raise InvalidRequestError("unknown envelope", reason="invalid_request:envelope")
         return CaptureRequest.model_validate(event)
     except ValidationError as exc:
-        raise InvalidRequestError(str(exc), reason=f"invalid_request:{_field_of(exc)}") from exc
+        raise InvalidRequestError(str(exc), reason=_reason_of(exc)) from exc
 
 
 def _parse_envelope(event: dict[str, Any]) -> CaptureRequest:
@@ -73,8 +82,14 @@ def _looks_like_other_envelope(event: dict[str, Any]) -> bool:
     return any(key in event for key in ("Records", "records", "body", "requestContext"))
 
 
-def _field_of(exc: ValidationError) -> str:
-    loc = exc.errors()[0]["loc"]
+def _reason_of(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    if error["type"] == URL_BLOCKED:
+        return f"{URL_BLOCKED}:{error['ctx']['why']}"
+    return f"invalid_request:{_field_of(error['loc'])}"
+
+
+def _field_of(loc: tuple[int | str, ...]) -> str:
     if len(loc) > 1 and loc[0] == "detail":
         loc = loc[1:]  # a field inside the envelope's detail is named as in a direct request
     return str(loc[0]) if loc else "event"

@@ -42,7 +42,8 @@ def limit_memory(pids: list[int], limit_bytes: int) -> None:
 
 
 def _process_table() -> dict[int, tuple[int, str]]:
-    """pid → (parent pid, command line) for every live, non-zombie process."""
+    """pid → (parent pid, command line) for every process, zombies included: a zombie (its command
+    line is empty) still counts as a descendant of the browser that left it, so as a leftover."""
     table: dict[int, tuple[int, str]] = {}
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
@@ -53,7 +54,6 @@ def _process_table() -> dict[int, tuple[int, str]]:
         except OSError:
             continue
         # The command name in field 2 may contain spaces and parentheses: split after the last ")".
-        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
-        if state != "Z":
-            table[int(entry.name)] = (int(ppid), cmdline)
+        ppid = stat.rsplit(")", 1)[1].split()[1]
+        table[int(entry.name)] = (int(ppid), cmdline)
     return table

@@ -106,17 +106,17 @@ def _clients(settings: Settings) -> dict[str, Any]:
     clients: dict[str, Any] = {"store": None, "breaker": None, "once": None, "publisher": None}
     if settings.screenshots_bucket and settings.screenshots_cdn_domain:
         clients["store"] = S3Store(
-            make_s3_client(),
+            make_s3_client(settings.aws_region),
             bucket=settings.screenshots_bucket,
             cdn_domain=settings.screenshots_cdn_domain,
         )
     if settings.state_table:
-        dynamodb = boto3.client("dynamodb", config=FAST_CLIENT)
+        dynamodb = boto3.client("dynamodb", config=FAST_CLIENT, region_name=settings.aws_region)
         table = settings.state_table
         clients["breaker"] = Breaker(dynamodb, table=table, threshold=settings.breaker_threshold)
         clients["once"] = OncePerStage(dynamodb, table=table)
     if settings.result_bus:
-        events = boto3.client("events", config=FAST_CLIENT)
+        events = boto3.client("events", config=FAST_CLIENT, region_name=settings.aws_region)
         clients["publisher"] = ResultPublisher(events, bus=settings.result_bus)
     return clients
 

@@ -45,9 +45,10 @@ def object_key(job_id: str, stage: str, sha256: str) -> str:
     return f"screenshots/{job_id}/{stage}-{sha256[:KEY_HASH_CHARS]}.png"
 
 
-def make_s3_client() -> S3Client:
-    """An S3 client; ``AWS_ENDPOINT_URL`` (boto3's own variable) may point it at an emulator."""
-    return boto3.client("s3", config=CLIENT_CONFIG)
+def make_s3_client(region: str | None = None) -> S3Client:
+    """An S3 client; ``AWS_ENDPOINT_URL`` (boto3's own variable) may point it at an emulator.
+    Without ``region``, boto3's own lookup (``AWS_DEFAULT_REGION``, the config file) decides."""
+    return boto3.client("s3", config=CLIENT_CONFIG, region_name=region)
 
 
 class S3Store:

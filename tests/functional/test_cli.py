@@ -75,7 +75,7 @@ def test_invoke_of_an_invalid_event_prints_the_rejection(tmp_path: Path) -> None
     assert (code, result["status"], result["reason"]) == (
         1,
         "rejected",
-        "invalid_request:preview_url",
+        "url_blocked:userinfo",
     )
 
 
@@ -84,7 +84,7 @@ def test_shoot_of_a_url_that_is_not_http_prints_the_rejection_without_a_tracebac
     assert (code, result["status"], result["reason"]) == (
         2,
         "rejected",
-        "invalid_request:preview_url",
+        "url_blocked:scheme",
     )
 
 

@@ -27,6 +27,7 @@ from playwright.async_api import Page, async_playwright
 from lambda_fn.egress import BLOCKED_HEADER, EgressProxy, Streams, open_tcp
 from lambda_fn.errors import UrlBlockedError
 from lambda_fn.guard import UrlPolicy, check_url
+from tests.unit.test_url_standard import CASES as URL_STANDARD_CASES
 
 EXECUTABLE = "/usr/bin/chromium-headless-shell"
 BASE_ARGS = (
@@ -488,8 +489,9 @@ def random_urls(count: int, seed: int = 7) -> list[str]:
 
 
 def test_guard_reads_the_host_exactly_as_chromium_does() -> None:
-    """Whatever the guard accepts, Chromium parses (input and canonical form) to the same host."""
-    urls = TRICKY_URLS + random_urls(400)
+    """Whatever the guard accepts, Chromium parses (input and canonical form) to the same host:
+    tricky spellings, noise, and the WHATWG URL tests' http/https cases."""
+    urls = TRICKY_URLS + random_urls(400) + [case["input"] for case in URL_STANDARD_CASES]
 
     async def chromium_hosts(batch: list[str]) -> list[str | None]:
         async with async_playwright() as playwright:

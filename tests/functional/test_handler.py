@@ -29,9 +29,9 @@ EXPECTED_REASONS = {
     "job_id_too_long.json": "invalid_request:job_id",
     "job_id_wrong_type.json": "invalid_request:job_id",
     "stage_invalid.json": "invalid_request:stage",
-    "url_not_http.json": "invalid_request:preview_url",
-    "url_userinfo.json": "invalid_request:preview_url",
-    "url_too_long.json": "invalid_request:preview_url",
+    "url_not_http.json": "url_blocked:scheme",
+    "url_userinfo.json": "url_blocked:userinfo",
+    "url_too_long.json": "url_blocked:too_long",
     "sqs_envelope.json": "invalid_request:envelope",
     "eventbridge_wrong_detail_type.json": "invalid_request:detail-type",
 }
@@ -40,6 +40,15 @@ EXPECTED_REASONS = {
 def invoke(module: Any, event: Any) -> dict[str, Any]:
     result: dict[str, Any] = module.handler(event, LocalContext())
     return result
+
+
+def test_envelope_as_sam_local_generate_event_writes_it_is_captured(
+    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
+) -> None:
+    module = load_handler()
+    event = load_event("eventbridge_sam.json", preview_url=pages.page("/", RICH_PAGE))
+    assert "version" not in event
+    assert invoke(module, event)["status"] == "captured"
 
 
 def stored_objects(aws: LocalAws) -> list[dict[str, Any]]:

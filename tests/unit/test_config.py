@@ -27,6 +27,7 @@ def test_defaults_are_the_design_table() -> None:
     assert settings.allowed_url_hosts == ()
     assert settings.allow_private_urls is False
     assert settings.chromium_executable is None
+    assert settings.aws_region is None
 
 
 def test_every_variable_is_read_by_its_name() -> None:
@@ -47,6 +48,7 @@ def test_every_variable_is_read_by_its_name() -> None:
             "ALLOWED_URL_HOSTS": "*.e2b.app",
             "ALLOW_PRIVATE_URLS": "true",
             "CHROMIUM_EXECUTABLE": "/usr/bin/chromium-headless-shell",
+            "AWS_REGION": "eu-central-1",
         }
     )
     assert settings.model_dump() == {
@@ -65,6 +67,7 @@ def test_every_variable_is_read_by_its_name() -> None:
         "allowed_url_hosts": ("*.e2b.app",),
         "allow_private_urls": True,
         "chromium_executable": "/usr/bin/chromium-headless-shell",
+        "aws_region": "eu-central-1",
     }
 
 
@@ -109,7 +112,7 @@ def test_boolean_flags_accept_the_usual_spellings(value: str, expected: bool) ->
 
 @pytest.mark.parametrize(
     "variable",
-    ["SCREENSHOTS_BUCKET", "SCREENSHOTS_CDN_DOMAIN", "STATE_TABLE", "RESULT_BUS"],
+    ["SCREENSHOTS_BUCKET", "SCREENSHOTS_CDN_DOMAIN", "STATE_TABLE", "RESULT_BUS", "AWS_REGION"],
 )
 def test_empty_optional_variable_counts_as_unset(variable: str) -> None:
     assert Settings.from_env({variable: ""}) == Settings.from_env({})
@@ -139,6 +142,7 @@ def test_empty_optional_variable_counts_as_unset(variable: str) -> None:
         ("BREAKER_THRESHOLD", "0"),
         ("BREAKER_THRESHOLD", "2.5"),
         ("ALLOW_PRIVATE_URLS", "sometimes"),
+        ("AWS_REGION", "Frankfurt"),
     ],
 )
 def test_invalid_variable_fails_with_a_message_naming_it(variable: str, value: str) -> None:

@@ -259,12 +259,6 @@ def test_checked_url_reports_scheme_host_port_and_addresses() -> None:
         "blob:http://public.test/x",
         "about:blank",
         "chrome://version",
-        "//public.test/",
-        "public.test",
-        "",
-        "   ",
-        "http//public.test",
-        "1http://public.test/",
         "view-source:http://public.test/",
     ],
 )
@@ -273,12 +267,17 @@ def test_only_http_and_https_are_allowed(url: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "url", ["//public.test/", "public.test", "", "   ", "http//public.test", "1http://public.test/"]
+)
+def test_what_is_not_an_absolute_url_to_the_standard_is_refused(url: str) -> None:
+    assert why_blocked(url) == "invalid_url"
+
+
+@pytest.mark.parametrize(
     "url",
     [
         "http://user@public.test/",
         "http://user:pass@public.test/",
-        "http://@public.test/",
-        "http://:@public.test/",
         "http://public.test@127.0.0.1/",
         "http://127.0.0.1@public.test/",
         "http://a%40b@public.test/",
@@ -311,8 +310,8 @@ def test_length_is_checked_before_anything_else() -> None:
         "http://public.test:80:80/",
     ],
 )
-def test_invalid_port_is_refused(url: str) -> None:
-    assert why_blocked(url) == "invalid_port"
+def test_invalid_port_is_not_a_url(url: str) -> None:
+    assert why_blocked(url) == "invalid_url"
 
 
 @pytest.mark.parametrize(
@@ -341,14 +340,44 @@ def test_invalid_port_is_refused(url: str) -> None:
         "http://a%00b.test/",
         "http://a%2fb.test/",
         "http://%ff.test/",  # not UTF-8
-        "http://a..b/",
-        "http://.public.test/",
         "http://a^b/",
         "http://ex%61mple%2ecom%3a80/",
     ],
 )
-def test_invalid_host_is_refused(url: str) -> None:
+def test_invalid_host_is_not_a_url(url: str) -> None:
+    assert why_blocked(url) == "invalid_url"
+
+
+@pytest.mark.parametrize(
+    ("url", "host"),
+    [
+        ("http://./", "."),
+        ("http://../", ".."),
+        ("http://foo.09../", "foo.09.."),
+        ("http://a..b/", "a..b"),
+        ("http://.public.test/", ".public.test"),
+        ("https://fa\u00df.example/", "xn--fa-hia.example"),  # UTS 46, not IDNA 2003's fass
+        ("http://\u03c2.example/", "xn--3xa.example"),
+        ("http://a.b.c.xn--pokxncvks/", "a.b.c.xn--pokxncvks"),  # invalid punycode, as Chromium
+        ("http://xn--/", "xn--"),
+    ],
+)
+def test_odd_but_valid_hosts_are_read_as_the_standard_and_chromium_read_them(
+    url: str, host: str
+) -> None:
+    assert check_url(url, OPEN, lambda name, port: [PUBLIC_V4]).host == host
+
+
+@pytest.mark.parametrize(
+    "url", ["http://!$&'()*+,;=_`{}~.test/", "http://a*b.test/", "http://a%2Ab.test/"]
+)
+def test_host_that_is_no_dns_name_is_refused(url: str) -> None:
     assert why_blocked(url) == "invalid_host"
+
+
+@pytest.mark.parametrize("url", ["http://localhost../", "http://app.localhost.../"])
+def test_loopback_names_with_any_trailing_dots_are_private(url: str) -> None:
+    assert why_blocked(url) == "private_address"
 
 
 @pytest.mark.parametrize(
@@ -495,7 +524,12 @@ def test_authority_splits_into_host_and_port(authority: str, expected: tuple[str
 
 @pytest.mark.parametrize(
     ("authority", "why"),
-    [("u@public.test", "userinfo"), ("public.test:x", "invalid_port"), ("[::1", "invalid_host")],
+    [
+        ("u@public.test", "userinfo"),
+        ("public.test:x", "invalid_host"),
+        ("[::1", "invalid_host"),
+        ("a/b", "invalid_host"),
+    ],
 )
 def test_malformed_authority_is_refused(authority: str, why: str) -> None:
     with pytest.raises(UrlBlockedError) as caught:
@@ -525,11 +559,34 @@ ADDRESS_POOL = [
     "0.0.0.0",
 ]
 CGNAT = ipaddress.IPv4Network("100.64.0.0/10")
-# Blocked by the guard although Python calls them global: protocol assignments, 6to4 relays.
+# Blocked by the guard although Python calls them global: protocol assignments (but for IANA's
+# globally reachable ones), 6to4 relays.
 STRICTER_THAN_PYTHON = (
     ipaddress.IPv4Network("192.0.0.0/24"),
     ipaddress.IPv4Network("192.88.99.0/24"),
 )
+
+
+# The "Globally Reachable: True" rows of IANA's special-purpose registries, written out here.
+IANA_GLOBALLY_REACHABLE = [
+    ipaddress.ip_network(block)
+    for block in (
+        "192.0.0.9/32",
+        "192.0.0.10/32",
+        "192.31.196.0/24",
+        "192.52.193.0/24",
+        "192.175.48.0/24",
+        "64:ff9b::/96",
+        "2001:1::1/128",
+        "2001:1::2/128",
+        "2001:1::3/128",
+        "2001:3::/32",
+        "2001:4:112::/48",
+        "2001:20::/28",
+        "2001:30::/28",
+        "2620:4f:8000::/48",
+    )
+]
 
 
 def hashing_resolve(host: str, port: int) -> Sequence[str]:
@@ -549,8 +606,11 @@ def reached_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 
 def is_obviously_non_public(text: str) -> bool:
-    """An oracle independent of the guard's tables: Python's own address classification."""
+    """An oracle independent of the guard's tables: Python's own address classification, but for
+    the blocks IANA marks globally reachable inside ranges Python 3.11 calls private."""
     address = reached_address(text)
+    if any(address in network for network in IANA_GLOBALLY_REACHABLE):
+        return False
     return (
         address.is_private
         or address.is_loopback
@@ -653,5 +713,22 @@ def test_public_verdict_agrees_with_python_classification(
     if is_public_address(address):
         assert not is_obviously_non_public(str(address))
     if isinstance(address, ipaddress.IPv4Address) and not is_obviously_non_public(str(address)):
-        stricter = any(address in network for network in STRICTER_THAN_PYTHON)
+        stricter = any(address in network for network in STRICTER_THAN_PYTHON) and not any(
+            address in network for network in IANA_GLOBALLY_REACHABLE
+        )
         assert is_public_address(address) is not stricter
+
+
+@pytest.mark.parametrize("network", IANA_GLOBALLY_REACHABLE, ids=str)
+def test_every_block_iana_marks_globally_reachable_is_public(
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network,
+) -> None:
+    samples = {network[0], network[-1], network[network.num_addresses // 2]}
+    if network == ipaddress.IPv6Network("64:ff9b::/96"):
+        samples = {ipaddress.IPv6Address("64:ff9b::5db8:d822")}  # embeds 93.184.216.34
+    assert [address for address in samples if not is_public_address(address)] == []
+
+
+@pytest.mark.parametrize("address", ["64:ff9b:1::5db8:d822", "64:ff9b:1:ffff::1"])
+def test_local_use_translation_prefix_stays_refused(address: str) -> None:
+    assert not is_public_address(address)

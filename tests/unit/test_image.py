@@ -1,7 +1,6 @@
 """What Dockerfile.lambda promises, checked by reading it (no Docker engine runs here).
 
-The slow half (the runtime dependency set in a clean venv, the CDK-staged build context) is in
-tests/functional/test_image_runtime.py.
+The built image itself, run the way Lambda runs it, is tested in tests/image/.
 """
 
 from __future__ import annotations
@@ -23,8 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile.lambda"
 APT_LIST = "packaging/apt-packages.txt"
 BOOTSTRAP = ROOT / "scripts" / "bootstrap.sh"
+ENTRYPOINT_SCRIPT = ROOT / "packaging" / "entrypoint.sh"
+LOCK = "packaging/constraints.txt"
 # Packages the image may name outside the shared list: build tools, never a browser or a font.
-APT_BUILD_TOOLS = {"fontconfig"}
+APT_BUILD_TOOLS = {"fontconfig", "binutils"}
 # Debian names browser and font packages like this (fonts-noto-cjk, ttf-bitstream-vera, ...).
 BROWSER_OR_FONT = re.compile(r"chromium|^(x?fonts|ttf|otf)-")
 # `grep -v -E '<filter>' <file>`: how both the image and bootstrap.sh read the shared list.
@@ -151,6 +152,11 @@ def apt_installs(image: Dockerfile) -> list[tuple[Stage, Instruction, list[str]]
     return found
 
 
+def runtime_apt_installs(image: Dockerfile) -> list[tuple[Stage, Instruction, list[str]]]:
+    """The apt installs of the shipped stage (a build stage may install build tools)."""
+    return [found for found in apt_installs(image) if found[0] is image.final]
+
+
 def test_every_stage_builds_on_one_bookworm_python_311_base(image: Dockerfile) -> None:
     assert {stage.base for stage in image.stages} == {"${PYTHON_IMAGE}"}
     base = image.args["PYTHON_IMAGE"]
@@ -159,8 +165,7 @@ def test_every_stage_builds_on_one_bookworm_python_311_base(image: Dockerfile) -
 
 
 def test_the_image_copies_the_shared_apt_list_and_installs_from_it(image: Dockerfile) -> None:
-    ((stage, run, words),) = apt_installs(image)
-    assert stage is image.final
+    ((stage, run, words),) = runtime_apt_installs(image)
     copies = [item for item in stage.all("COPY") if item.copy_parts()[1] == [APT_LIST]]
     assert len(copies) == 1, f"{APT_LIST} is not copied into the runtime stage"
     assert stage.index(copies[0]) < stage.index(run)
@@ -183,7 +188,7 @@ def test_no_other_apt_line_names_a_browser_or_font_package(image: Dockerfile) ->
 
 
 def test_bootstrap_reads_the_same_list_the_same_way(image: Dockerfile) -> None:
-    ((_, run, _),) = apt_installs(image)
+    ((_, run, _),) = runtime_apt_installs(image)
     image_filter = LIST_FILTER.search(run.args)
     bootstrap_filter = LIST_FILTER.search(BOOTSTRAP.read_text())
     assert image_filter is not None
@@ -193,7 +198,7 @@ def test_bootstrap_reads_the_same_list_the_same_way(image: Dockerfile) -> None:
 
 
 def test_the_shared_filter_yields_the_browser_and_the_fonts(image: Dockerfile) -> None:
-    ((_, run, _),) = apt_installs(image)
+    ((_, run, _),) = runtime_apt_installs(image)
     match = LIST_FILTER.search(run.args)
     assert match is not None
     result = subprocess.run(
@@ -208,8 +213,15 @@ def test_the_shared_filter_yields_the_browser_and_the_fonts(image: Dockerfile) -
     assert {"fonts-liberation", "fonts-noto-color-emoji", "fonts-noto-cjk"} <= set(packages)
 
 
-def test_entrypoint_is_the_lambda_runtime_interface_client(image: Dockerfile) -> None:
-    assert image.final.last("ENTRYPOINT").json_args() == ["python", "-m", "awslambdaric"]
+def test_entrypoint_runs_the_runtime_interface_client_under_a_reaping_init(
+    image: Dockerfile,
+) -> None:
+    (entrypoint,) = image.final.last("ENTRYPOINT").json_args()
+    copies = [item.copy_parts() for item in image.final.all("COPY")]
+    assert ({}, ["packaging/entrypoint.sh"], entrypoint) in copies
+    script = ENTRYPOINT_SCRIPT.read_text()
+    assert script.rstrip().endswith('exec /usr/bin/tini -s -- python -m awslambdaric "$@"')
+    assert "tini" in read_apt_list(ROOT / APT_LIST)
 
 
 def test_command_names_a_function_defined_in_an_importable_module(image: Dockerfile) -> None:
@@ -224,25 +236,32 @@ def test_command_names_a_function_defined_in_an_importable_module(image: Dockerf
     assert attribute in functions
 
 
-def test_home_is_tmp_and_chromium_is_the_debian_headless_shell(image: Dockerfile) -> None:
+def test_home_is_tmp_and_chromium_is_the_headless_shell_binary(image: Dockerfile) -> None:
     env = image.final.env()
     assert env["HOME"] == "/tmp"
-    assert env["CHROMIUM_EXECUTABLE"] == "/usr/bin/chromium-headless-shell"
-    assert env["CHROMIUM_EXECUTABLE"] in EXECUTABLE_CANDIDATES
+    # The binary itself, not /usr/bin's wrapper script, and the one the host tests run first.
+    assert env["CHROMIUM_EXECUTABLE"] == "/usr/lib/chromium/chromium-headless-shell"
+    assert env["CHROMIUM_EXECUTABLE"] == EXECUTABLE_CANDIDATES[0]
     assert env["PATH"].startswith("/opt/venv/bin:")
 
 
-def test_the_function_runs_as_a_non_root_user(image: Dockerfile) -> None:
-    stage = image.final
-    user = stage.last("USER")
-    uid, _, gid = user.args.partition(":")
-    assert uid not in {"root", "0"}
-    assert gid not in {"root", "0"}
-    assert uid.isdigit(), "a numeric USER lets a runtime check it is not root"
-    runs = " ".join(run.args for run in stage.all("RUN"))
+def test_started_as_root_the_entrypoint_drops_to_a_user_the_image_creates(
+    image: Dockerfile,
+) -> None:
+    # No USER line (SAM's emulator layer needs root to build); the entry point drops instead.
+    assert not image.final.all("USER")
+    match = re.search(
+        r'if \[ "\$\(id -u\)" -eq 0 \]; then\n\s+exec setpriv --reuid=(\d+) --regid=(\d+) '
+        r'--clear-groups -- "\$0" "\$@"',
+        ENTRYPOINT_SCRIPT.read_text(),
+    )
+    assert match is not None, "the entry point does not drop root first"
+    uid, gid = match.groups()
+    assert uid != "0"
+    assert gid != "0"
+    runs = " ".join(run.args for run in image.final.all("RUN"))
     assert re.search(rf"useradd .*--uid {uid}\b", runs), f"no useradd creates uid {uid}"
-    assert not gid or re.search(rf"groupadd .*--gid {gid}\b", runs), f"no groupadd for {gid}"
-    assert stage.index(user) > max(stage.index(run) for run in stage.all("RUN"))
+    assert re.search(rf"groupadd .*--gid {gid}\b", runs), f"no groupadd for {gid}"
 
 
 def test_playwright_never_downloads_a_browser(image: Dockerfile) -> None:
@@ -256,13 +275,14 @@ def test_only_the_lambda_extra_is_installed_and_nothing_editable(image: Dockerfi
         assert "--no-cache-dir" in args
         assert not re.search(r"\[(dev|infra)\b|--editable|\s-e\s", args), args
     assert '["optional-dependencies"]["lambda"]' in image.stage("deps").last("RUN").args
+    assert "-c constraints.txt" in image.stage("deps").last("RUN").args
     assert "[lambda]" in image.final.last("RUN").args
 
 
 def test_layers_change_in_the_order_their_inputs_do(image: Dockerfile) -> None:
     deps = image.stage("deps")
     before_install = [item for item in deps.instructions if item.keyword == "COPY"]
-    assert [item.copy_parts()[1] for item in before_install] == [["pyproject.toml"]]
+    assert [item.copy_parts()[1] for item in before_install] == [["pyproject.toml", LOCK]]
     final = image.final
     copies = final.all("COPY")
     sources = [item.copy_parts() for item in copies]
