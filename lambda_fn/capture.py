@@ -130,8 +130,9 @@ async def capture(
 async def run_attempts(
     plan: Plan, base: CaptureResult, started: float, stage_deadline: float
 ) -> Outcome:
-    """Up to ``MAX_ATTEMPTS``: retry a transient failure (after ``retry_delay``), a blank capture
-    or an error screen after the blank delay."""
+    """Up to ``MAX_ATTEMPTS``: retry a transient failure (after ``retry_delay``: an error screen
+    after the blank delay, a page still loading at once), a blank capture after the blank
+    delay."""
     attempt = Attempt(PhaseTimer())
     log: list[AttemptRecord] = []
     for number in range(1, MAX_ATTEMPTS + 1):
@@ -140,7 +141,7 @@ async def run_attempts(
         base = replace(base, attempts=number)
         attempt_deadline = min(attempt_started + plan.settings.attempt_budget_s, stage_deadline)
         try:
-            await run_attempt(plan, attempt, attempt_deadline)
+            await run_attempt(plan, attempt, attempt_deadline, final=number == MAX_ATTEMPTS)
         except CaptureError as exc:
             log_failure(exc.reason, exc.phase, number, str(exc))
             base = replace(base, reason=exc.reason)
@@ -183,8 +184,10 @@ def record(reason: str | None, attempt: Attempt, attempt_started: float) -> Atte
     return AttemptRecord(reason=reason, duration_ms=duration_ms, timings_ms=dict(attempt.timer.ms))
 
 
-async def run_attempt(plan: Plan, attempt: Attempt, deadline: float) -> None:
-    """Shoot, judge and (unless blank) store, filling ``attempt`` as each step succeeds."""
+async def run_attempt(plan: Plan, attempt: Attempt, deadline: float, *, final: bool) -> None:
+    """Shoot, judge and (unless blank) store, filling ``attempt`` as each step succeeds. A page
+    still loading when readiness ended is retried unless this is the ``final`` attempt: a cold
+    dev server that spent the budget compiling answers the next attempt from its cache."""
     timer = attempt.timer
     network = plan.network
     # Subresources may come from any public host (fonts, CDNs): the proxy enforces the address
@@ -223,6 +226,13 @@ async def run_attempt(plan: Plan, attempt: Attempt, deadline: float) -> None:
             raise CaptureError(
                 f"{app_error.source} shows an error: {app_error.text[:200]}",
                 reason=f"app_error:{app_error.kind}",
+                phase="readiness",
+                transient=True,
+            )
+        if not (final or attempt.shot.page.settled):
+            raise CaptureError(
+                f"still loading when readiness ended: {attempt.shot.page.waiting_for}",
+                reason="unsettled",
                 phase="readiness",
                 transient=True,
             )

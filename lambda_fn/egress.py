@@ -6,9 +6,10 @@ proxy request. For each destination the proxy resolves the name once for its who
 every address with ``guard.check_destination``, and connects to a checked address itself. The
 browser never resolves a name, so a DNS answer that changes later (rebinding) cannot move it.
 Refused destinations get a 403 and are recorded in ``blocked``; nothing is fetched for them.
-An upstream that cannot be reached gets the proxy's own 502, marked with ``ERROR_HEADER``. The
-preview's own address (``patient``) is waited for while it refuses connections, for up to
-``LISTEN_WAIT_S`` of the proxy's life: a dev server that is still starting comes up meanwhile.
+An upstream that cannot be reached gets the proxy's own 502, marked with ``ERROR_HEADER`` when
+it refused or reset the connection. The preview's own address (``patient``) is waited for while
+it refuses connections, for up to ``listen_wait_s`` of the proxy's life: a dev server that is
+still starting comes up meanwhile.
 """
 
 from __future__ import annotations
@@ -124,9 +125,11 @@ class EgressProxy:
         connect: Connector = open_tcp,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
         patient: tuple[str, int] | None = None,
+        listen_wait_s: float = LISTEN_WAIT_S,
     ) -> None:
         self.policy = policy
         self.patient = patient  # (host, port) waited for while it refuses connections
+        self._listen_wait_s = listen_wait_s
         self._listen_until = 0.0
         self.blocked: list[BlockedDestination] = []
         self.forwarded: list[ForwardedDestination] = []
@@ -158,7 +161,7 @@ class EgressProxy:
         self._server = await asyncio.start_server(
             self._accept, "127.0.0.1", 0, limit=MAX_HEAD_BYTES
         )
-        self._listen_until = time.monotonic() + LISTEN_WAIT_S
+        self._listen_until = time.monotonic() + self._listen_wait_s
         return self
 
     async def __aexit__(
@@ -246,17 +249,32 @@ class EgressProxy:
             upstream_writer.close()
 
     async def _open_upstream(self, authority: str, default_port: int) -> Streams:
+        """A connection to a checked address; the patient destination is asked again every
+        ``LISTEN_POLL_S`` while all its addresses refuse and the listening wait lasts."""
         host, port, addresses = await self._admit(authority, default_port)
-        for address in addresses:
-            try:
-                async with asyncio.timeout(self._connect_timeout_s):
-                    upstream_reader, upstream_writer = await self._connect(address, port)
-            except OSError:  # TimeoutError included: try the next checked address
-                continue
-            self._writers.append(upstream_writer)
-            self.forwarded.append(ForwardedDestination(host, port, address))
-            return upstream_reader, upstream_writer
-        raise _RefusalError(502, f"cannot connect to {host}:{port}")
+        while True:
+            refused = False
+            for address in addresses:
+                try:
+                    async with asyncio.timeout(self._connect_timeout_s):
+                        upstream_reader, upstream_writer = await self._connect(address, port)
+                except ConnectionRefusedError:
+                    refused = True
+                    continue
+                except OSError:  # TimeoutError included: try the next checked address
+                    continue
+                self._writers.append(upstream_writer)
+                self.forwarded.append(ForwardedDestination(host, port, address))
+                return upstream_reader, upstream_writer
+            if not (refused and self._is_listening_awaited(host, port)):
+                error = "connection_refused" if refused else None
+                raise _RefusalError(502, f"cannot connect to {host}:{port}", error=error)
+            await asyncio.sleep(LISTEN_POLL_S)
+
+    def _is_listening_awaited(self, host: str, port: int) -> bool:
+        """Whether a refusal from ``host:port`` is waited out: the preview's own server may be
+        starting, within ``listen_wait_s`` of the proxy's start."""
+        return self.patient == (host.lower(), port) and time.monotonic() < self._listen_until
 
     async def _admit(self, authority: str, default_port: int) -> tuple[str, int, tuple[str, ...]]:
         host, port = authority, default_port

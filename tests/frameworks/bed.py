@@ -11,6 +11,7 @@ is reused.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import hashlib
@@ -29,11 +30,16 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from lambda_fn.__main__ import shoot_url
+from lambda_fn.capture import Outcome
+from lambda_fn.config import Settings
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 CACHE = Path(os.environ.get("PREVIEW_APPS_CACHE", "/var/cache/preview-screenshot-service/apps"))
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 NPM_INSTALL = ("npm", "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error")
 SERVER_ENV = {"NEXT_TELEMETRY_DISABLED": "1", "BROWSER": "none", "NO_COLOR": "1"}
+LOCAL = Settings.from_env({"ALLOW_PRIVATE_URLS": "true"})  # the servers are on loopback
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
@@ -136,10 +142,13 @@ def app_dir(spec: AppSpec) -> Path:
 
 
 def _fingerprint(spec: AppSpec) -> str:
+    """The spec and the templates it uses, so a change to another app's template keeps this one."""
     digest = hashlib.sha256(repr(spec).encode())
-    for path in sorted(TEMPLATES.rglob("*")):
-        if path.is_file():
-            digest.update(str(path.relative_to(TEMPLATES)).encode() + path.read_bytes())
+    used = [TEMPLATES / layer for layer, _ in (*spec.layers, *spec.after_build)]
+    used += [TEMPLATES / "shared" / name for name, _ in spec.files]
+    paths = {path for root in used for path in (root, *root.rglob("*")) if path.is_file()}
+    for path in sorted(paths):
+        digest.update(str(path.relative_to(TEMPLATES)).encode() + path.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -311,3 +320,17 @@ def shows_loaded_page(png: bytes) -> bool:
 
 def shows_chart(png: bytes) -> bool:
     return painted(png, CHART_COLOUR) >= MARKER_MIN_PIXELS
+
+
+def shoot(url: str) -> Outcome:
+    """The service's capture of ``url`` (the command line's path: no upload)."""
+    return asyncio.run(shoot_url(url, LOCAL))
+
+
+def assert_loaded(outcome: Outcome) -> None:
+    """The PNG shows the loaded page, and the service says so too."""
+    assert outcome.png is not None, outcome.result
+    assert shows_loaded_page(outcome.png), outcome.result
+    assert outcome.result.status == "captured", outcome.result
+    assert outcome.result.page is not None
+    assert outcome.result.page.settled, outcome.result.page
