@@ -13,7 +13,7 @@ import psutil
 from PIL import Image
 
 from lambda_fn.__main__ import shoot_url
-from lambda_fn.capture import Outcome
+from lambda_fn.capture import MAX_ATTEMPTS, TEARDOWN_RESERVE_S, Outcome
 from lambda_fn.config import Settings
 from lambda_fn.processes import find_processes
 from tests.pages import (
@@ -27,6 +27,7 @@ from tests.pages import (
 )
 
 LOCAL = {"ALLOW_PRIVATE_URLS": "true"}
+BUDGET_S = 15.0  # ATTEMPT_BUDGET_S's default
 
 
 def shoot(url: str, **env: str) -> Outcome:
@@ -131,7 +132,9 @@ def test_server_that_never_answers_times_out_twice_within_the_budget(pages: Page
     result = shoot(pages.url("/")).result
     elapsed = time.monotonic() - started
     assert (result.status, result.reason, result.attempts) == ("failed", "navigation_timeout", 2)
-    assert 28 <= elapsed < 31, elapsed
+    # Each attempt's browser is stopped TEARDOWN_RESERVE_S before the attempt's deadline; the
+    # ceiling is generous (a busy machine): the worst case's figure is benchmarks/readiness.py's.
+    assert MAX_ATTEMPTS * (BUDGET_S - TEARDOWN_RESERVE_S) <= elapsed < MAX_ATTEMPTS * BUDGET_S + 3
 
 
 def test_not_found_fails_at_once_without_retry(pages: PageServer) -> None:
