@@ -253,12 +253,14 @@ def test_50_mb_page_crashes_its_renderer_at_the_memory_cap_not_the_function(
 ) -> None:
     # Uncapped, Chromium spends about 35 s and 4.5 GB here parsing this many elements.
     pages.routes["/"] = huge_page(50 * 1024 * 1024)
+    # The default budget: on a busy machine the renderer takes more than the fast budget's
+    # browser time to reach the cap.
     with PeakMemory() as memory:
-        run = capture_then_next(pages.url("/"), pages.page("/next", RICH_PAGE), FAST)
+        run = capture_then_next(pages.url("/"), pages.page("/next", RICH_PAGE), LOCAL)
     assert outcome_of(run) == ("failed", "browser_crashed", MAX_ATTEMPTS)
     assert pages.hits["/"] == MAX_ATTEMPTS
     assert memory.peak_bytes < MAX_CHROMIUM_RSS, memory.peak_bytes
-    assert_within_budget(run, FAST_BUDGET_S)
+    assert_within_budget(run, DEFAULT_BUDGET_S)
 
 
 # --- scripts --------------------------------------------------------------------------------------
