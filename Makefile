@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: setup lock test lint typecheck hadolint unit functional infra image demo bench soak
+.PHONY: setup lock test lint typecheck hadolint unit functional frameworks infra image demo bench soak
 
 setup:
 	@VENV=$(VENV) scripts/bootstrap.sh
@@ -32,6 +32,9 @@ unit: setup
 
 functional: setup
 	$(BIN)/pytest tests/functional
+
+frameworks: setup
+	$(BIN)/pytest tests/frameworks
 
 infra: setup
 	$(BIN)/pytest tests/infra

@@ -25,12 +25,19 @@ from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from lambda_fn.blank import DomEvidence
 from lambda_fn.dom import read_evidence, read_title
-from lambda_fn.egress import BLOCKED_HEADER, EgressProxy
+from lambda_fn.egress import BLOCKED_HEADER, ERROR_HEADER, EgressProxy
 from lambda_fn.errors import CaptureError, ConfigError
-from lambda_fn.events import PageInfo
+from lambda_fn.events import AppError, PageInfo
 from lambda_fn.failures import classify_main_response, classify_playwright_error
 from lambda_fn.processes import find_processes, kill_processes, limit_memory
-from lambda_fn.readiness import MUTATION_CLOCK, MainDocument, NetworkTracker, wait_until_ready
+from lambda_fn.readiness import (
+    PAGE_CLOCKS,
+    MainDocument,
+    NetworkTracker,
+    Readiness,
+    wait_until_ready,
+)
+from lambda_fn.screens import DEV_CHROME_STYLE, PageErrors, read_app_error
 from lambda_fn.timing import PhaseTimer
 
 VIEWPORT = {"width": 1280, "height": 800}
@@ -62,7 +69,7 @@ CHROMIUM_ARGS = (
     "--enable-features=" + ",".join((*PLAYWRIGHT_FEATURES, "NetworkServiceInProcess2")),
 )
 LOAD_GRACE_MS = 5000  # after DOMContentLoaded, wait this long at most for ``load``
-CLOSE_TIMEOUT_S = 3.0  # a browser that will not close in this time is killed
+CLOSE_TIMEOUT_S = 1.5  # a browser that will not close in this time is killed
 # Per Chromium process. A page allocating without end must crash its renderer, not grow it past
 # the function's memory (2 GB): Lambda would kill the whole environment, and no result is sent.
 PROCESS_MEMORY_LIMIT = 1 << 30
@@ -74,7 +81,7 @@ NAVIGATED_AWAY = "Execution context was destroyed"
 NO_POPUPS = """
 Object.defineProperty(window, "open", { value: () => null, writable: false, configurable: false });
 """
-INIT_SCRIPT = NO_POPUPS + MUTATION_CLOCK
+INIT_SCRIPT = NO_POPUPS + PAGE_CLOCKS
 # A screenshot racing a navigation never returns (with animations disabled): bound it, so the
 # capture can follow the page to its new document.
 SCREENSHOT_TIMEOUT_MS = 5000
@@ -90,6 +97,17 @@ class Shot:
     png: bytes
     page: PageInfo
     dom: DomEvidence
+
+
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """What the settled page showed: the PNG, its DOM facts and title, its error screen."""
+
+    png: bytes
+    dom: DomEvidence
+    title: str
+    readiness: Readiness
+    app_error: AppError | None
 
 
 def find_executable(configured: str | None) -> str:
@@ -124,9 +142,10 @@ class Chromium:
 
     @asynccontextmanager
     async def shoot(
-        self, url: str, timer: PhaseTimer, *, egress: EgressProxy | None
+        self, url: str, timer: PhaseTimer, *, egress: EgressProxy | None, ready_by: float
     ) -> AsyncIterator[Shot]:
-        """Capture ``url`` in a fresh browser whose every connection goes through ``egress``.
+        """Capture ``url`` in a fresh browser whose every connection goes through ``egress``;
+        readiness waits until ``ready_by`` (``time.monotonic``) at most.
 
         The caller bounds the time of entering (``asyncio.timeout``). Teardown starts once the
         PNG is taken and runs while the caller judges and stores it; leaving the block waits
@@ -148,7 +167,7 @@ class Chromium:
             with timer.phase("launch"):
                 context = await self._launch(profile, egress)
                 limit_memory(find_processes(profile), PROCESS_MEMORY_LIMIT)
-            shot = await capture_page(context, url, timer)
+            shot = await capture_page(context, url, timer, ready_by=ready_by)
         except BaseException as exc:
             await _teardown(timer, context, profile)
             if isinstance(exc, PlaywrightError):
@@ -198,7 +217,9 @@ async def read_version(context: BrowserContext) -> str:
     return str(info["product"])
 
 
-async def capture_page(context: BrowserContext, url: str, timer: PhaseTimer) -> Shot:
+async def capture_page(
+    context: BrowserContext, url: str, timer: PhaseTimer, *, ready_by: float
+) -> Shot:
     """Navigate the context's first tab to ``url``, wait for readiness, take a viewport PNG."""
     context.on("page", _close_popup)
     await context.add_init_script(INIT_SCRIPT)
@@ -206,45 +227,55 @@ async def capture_page(context: BrowserContext, url: str, timer: PhaseTimer) -> 
     page.on("dialog", _dismiss)
     network = NetworkTracker(page)
     document = MainDocument(page)
+    errors = PageErrors(page)
     with timer.phase("navigation"):
         response = await page.goto(url, wait_until="domcontentloaded")
         if response is not None:
             _check_document(response)
         await _wait_for_load(page)
-    png, dom, title = await _settle_and_shoot(page, network, document, timer)
+    seen = await _settle_and_shoot(page, (network, document, errors), timer, ready_by)
     # The page may have navigated itself since (a script redirect): judge the document shown.
     final = document.response or response
     if final is not None:
         _check_document(final)
-    info = PageInfo(http_status=final.status if final else None, final_url=page.url, title=title)
-    return Shot(png=png, page=info, dom=dom)
+    info = PageInfo(
+        http_status=final.status if final else None,
+        final_url=page.url,
+        title=seen.title,
+        settled=seen.readiness.settled,
+        waiting_for=list(seen.readiness.waiting_for),
+        app_error=seen.app_error,
+        errors=list(errors.messages),
+    )
+    return Shot(png=seen.png, page=info, dom=seen.dom)
 
 
 def _check_document(response: Response) -> None:
-    classify_main_response(response.status, response.headers.get(BLOCKED_HEADER.lower()))
+    headers = response.headers
+    classify_main_response(
+        response.status, headers.get(BLOCKED_HEADER.lower()), headers.get(ERROR_HEADER.lower())
+    )
 
 
 async def _settle_and_shoot(
-    page: Page, network: NetworkTracker, document: MainDocument, timer: PhaseTimer
-) -> tuple[bytes, DomEvidence, str]:
+    page: Page,
+    watchers: tuple[NetworkTracker, MainDocument, PageErrors],
+    timer: PhaseTimer,
+    ready_by: float,
+) -> _Seen:
     """Readiness, then the PNG and the page's facts. A page that navigates itself meanwhile is
     followed: its new document gets the same wait, until the caller's deadline."""
+    network, document, errors = watchers
     while True:
         commits = document.commits
         try:
             with timer.phase("readiness"):
-                await wait_until_ready(page, network, document)
+                readiness = await wait_until_ready(page, network, document, deadline=ready_by)
             with timer.phase("screenshot"):
-                png = await page.screenshot(
-                    type="png",
-                    full_page=False,
-                    animations="disabled",
-                    timeout=SCREENSHOT_TIMEOUT_MS,
-                )
-                shown = await read_evidence(page), await read_title(page)
+                seen = await _shoot(page, errors, readiness)
             # Taken while the page was leaving: the document on its way replaces this one.
             if not await document.replaced_since(commits, COMMIT_GRACE_S):
-                return png, *shown
+                return seen
         except PlaywrightError as exc:
             navigated = document.commits != commits or NAVIGATED_AWAY in (exc.message or "")
             if not navigated:
@@ -252,6 +283,22 @@ async def _settle_and_shoot(
             timer.interrupted = None  # not a failure: the new document is waited for
         with timer.phase("readiness"):
             await _wait_for_load(page)
+
+
+async def _shoot(page: Page, errors: PageErrors, readiness: Readiness) -> _Seen:
+    """The page's facts, then its PNG: an error screen as it shows, else the app without the dev
+    servers' chrome."""
+    dom = await read_evidence(page)
+    has_content = dom.text_length > 0 or dom.images_total > 0
+    app_error = await read_app_error(page, errors, has_content=has_content)
+    png = await page.screenshot(
+        type="png",
+        full_page=False,
+        animations="disabled",
+        timeout=SCREENSHOT_TIMEOUT_MS,
+        style=None if app_error else DEV_CHROME_STYLE,
+    )
+    return _Seen(png, dom, await read_title(page), readiness, app_error)
 
 
 async def _wait_for_load(page: Page) -> None:

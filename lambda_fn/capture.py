@@ -1,4 +1,9 @@
-"""One stage's capture: at most two attempts, each a fresh browser under a hard deadline."""
+"""One stage's capture: at most two attempts, each a fresh browser under a hard deadline.
+
+The stage's worst case (``MAX_ATTEMPTS`` budgets) includes the browsers' teardown: an attempt's
+browser must have its PNG by ``TEARDOWN_RESERVE_S`` before the attempt's deadline, and readiness
+ends ``READINESS_RESERVE_S`` before it, leaving time to shoot, judge and upload.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +12,34 @@ import contextlib
 import time
 from dataclasses import dataclass, replace
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from lambda_fn.blank import BlankPolicy, Judgement, judge
 from lambda_fn.browser import Chromium, Shot
 from lambda_fn.config import Settings
 from lambda_fn.egress import Connector, EgressProxy, open_tcp
 from lambda_fn.errors import CaptureError, UrlBlockedError
-from lambda_fn.events import CaptureRequest, CaptureResult
+from lambda_fn.events import AttemptRecord, CaptureRequest, CaptureResult
 from lambda_fn.failures import deadline_error, egress_error
-from lambda_fn.guard import Resolver, UrlPolicy, check_final_url, check_url, resolve_host
+from lambda_fn.guard import (
+    Resolver,
+    UrlPolicy,
+    check_final_url,
+    check_url,
+    parse_authority,
+    resolve_host,
+)
 from lambda_fn.observability import logger
 from lambda_fn.storage import UPLOAD_RESERVE_S, StoredImage
 from lambda_fn.timeline import Draft, Timeline
 from lambda_fn.timing import PhaseTimer
 
 MAX_ATTEMPTS = 2
+TEARDOWN_RESERVE_S = 2.0  # closing (browser.CLOSE_TIMEOUT_S) and killing what is left
+READINESS_RESERVE_S = UPLOAD_RESERVE_S + 1.5  # the screenshot and the judgement besides
+# Before the second attempt: a server that refused or reset the connection may be starting.
+CONNECTION_BACKOFF_S = 2.0
+CONNECTION_REASONS = frozenset({"connection_refused", "connection_reset"})
 
 
 class Store(Protocol):
@@ -118,34 +136,64 @@ async def capture(
 async def run_attempts(
     plan: Plan, base: CaptureResult, started: float, stage_deadline: float
 ) -> Outcome:
-    """Up to ``MAX_ATTEMPTS``: retry a transient failure at once, a blank capture after a delay."""
+    """Up to ``MAX_ATTEMPTS``: retry a transient failure (after ``retry_delay``: an error screen
+    after the blank delay, a page still loading at once), a blank capture after the blank
+    delay."""
     attempt = Attempt(PhaseTimer())
+    log: list[AttemptRecord] = []
     for number in range(1, MAX_ATTEMPTS + 1):
         attempt = Attempt(PhaseTimer())
+        attempt_started = time.monotonic()
         base = replace(base, attempts=number)
-        attempt_deadline = min(time.monotonic() + plan.settings.attempt_budget_s, stage_deadline)
+        attempt_deadline = min(attempt_started + plan.settings.attempt_budget_s, stage_deadline)
         try:
-            await run_attempt(plan, attempt, attempt_deadline)
+            await run_attempt(plan, attempt, attempt_deadline, final=number == MAX_ATTEMPTS)
         except CaptureError as exc:
             log_failure(exc.reason, exc.phase, number, str(exc))
             base = replace(base, reason=exc.reason)
+            log.append(record(exc.reason, attempt, attempt_started))
+            base = replace(base, attempt_log=list(log))
             if exc.transient and number < MAX_ATTEMPTS:
+                await pause(retry_delay(exc.reason, plan.settings), stage_deadline)
                 continue
             blocked = exc.reason.startswith("url_blocked:")
             return finish(base, attempt, started, status="rejected" if blocked else "failed")
         assert attempt.judgement is not None
-        if not attempt.judgement.blank:
+        reason = None if not attempt.judgement.blank else f"blank:{attempt.judgement.failed_check}"
+        log.append(record(reason, attempt, attempt_started))
+        base = replace(base, attempt_log=list(log))
+        if reason is None:
             return finish(base, attempt, started, status="captured", reason=None)
         log_discard(attempt.judgement, number)
-        base = replace(base, reason=f"blank:{attempt.judgement.failed_check}")
+        base = replace(base, reason=reason)
         if number < MAX_ATTEMPTS:
-            delay = min(plan.settings.blank_retry_delay_s, stage_deadline - time.monotonic())
-            await asyncio.sleep(max(0.0, delay))
+            await pause(plan.settings.blank_retry_delay_s, stage_deadline)
     return finish(base, attempt, started, status="discarded")
 
 
-async def run_attempt(plan: Plan, attempt: Attempt, deadline: float) -> None:
-    """Shoot, judge and (unless blank) store, filling ``attempt`` as each step succeeds."""
+def retry_delay(reason: str, settings: Settings) -> float:
+    """How long before the next attempt: a dev server mid-rebuild gets the blank delay, one
+    that is starting (refusing connections) a backoff; other transient failures none."""
+    if reason.startswith("app_error:"):
+        return settings.blank_retry_delay_s
+    if reason in CONNECTION_REASONS:
+        return CONNECTION_BACKOFF_S
+    return 0.0
+
+
+async def pause(seconds: float, stage_deadline: float) -> None:
+    await asyncio.sleep(max(0.0, min(seconds, stage_deadline - time.monotonic())))
+
+
+def record(reason: str | None, attempt: Attempt, attempt_started: float) -> AttemptRecord:
+    duration_ms = round((time.monotonic() - attempt_started) * 1000)
+    return AttemptRecord(reason=reason, duration_ms=duration_ms, timings_ms=dict(attempt.timer.ms))
+
+
+async def run_attempt(plan: Plan, attempt: Attempt, deadline: float, *, final: bool) -> None:
+    """Shoot, judge and (unless blank) store, filling ``attempt`` as each step succeeds. A page
+    still loading when readiness ended is retried unless this is the ``final`` attempt: a cold
+    dev server that spent the budget compiling answers the next attempt from its cache."""
     timer = attempt.timer
     network = plan.network
     # Subresources may come from any public host (fonts, CDNs): the proxy enforces the address
@@ -153,13 +201,19 @@ async def run_attempt(plan: Plan, attempt: Attempt, deadline: float) -> None:
     egress_policy = replace(plan.policy, allowed_hosts=())
     async with contextlib.AsyncExitStack() as stack:
         egress = await stack.enter_async_context(
-            EgressProxy(egress_policy, resolve=network.resolve, connect=network.connect)
+            EgressProxy(
+                egress_policy,
+                resolve=network.resolve,
+                connect=network.connect,
+                patient=preview_destination(plan.url),
+            )
+        )
+        shooting = plan.chromium.shoot(
+            plan.url, timer, egress=egress, ready_by=deadline - READINESS_RESERVE_S
         )
         try:
-            async with asyncio.timeout(deadline - time.monotonic()):
-                attempt.shot = await stack.enter_async_context(
-                    plan.chromium.shoot(plan.url, timer, egress=egress)
-                )
+            async with asyncio.timeout(deadline - TEARDOWN_RESERVE_S - time.monotonic()):
+                attempt.shot = await stack.enter_async_context(shooting)
         except TimeoutError as exc:
             raise deadline_error(timer) from exc
         except CaptureError as exc:
@@ -173,12 +227,34 @@ async def run_attempt(plan: Plan, attempt: Attempt, deadline: float) -> None:
             raise CaptureError(
                 str(exc), reason=exc.reason, phase="navigation", transient=False
             ) from exc
+        app_error = attempt.shot.page.app_error
+        if app_error is not None:  # not the app: never judged, never stored
+            raise CaptureError(
+                f"{app_error.source} shows an error: {app_error.text[:200]}",
+                reason=f"app_error:{app_error.kind}",
+                phase="readiness",
+                transient=True,
+            )
+        if not (final or attempt.shot.page.settled):
+            raise CaptureError(
+                f"still loading when readiness ended: {attempt.shot.page.waiting_for}",
+                reason="unsettled",
+                phase="readiness",
+                transient=True,
+            )
         with timer.phase("judgement"):
             attempt.judgement = await asyncio.to_thread(
                 judge, attempt.shot.png, blank_policy(plan.settings), attempt.shot.dom
             )
         if not attempt.judgement.blank and plan.store is not None:
             await upload(plan, attempt, deadline)
+
+
+def preview_destination(url: str) -> tuple[str, int]:
+    """The preview's (host, port), as the egress proxy sees it in the browser's requests."""
+    parts = urlsplit(url)
+    host, port = parse_authority(parts.netloc, 443 if parts.scheme == "https" else 80)
+    return host.lower(), port
 
 
 async def upload(plan: Plan, attempt: Attempt, deadline: float) -> None:

@@ -6,6 +6,10 @@ proxy request. For each destination the proxy resolves the name once for its who
 every address with ``guard.check_destination``, and connects to a checked address itself. The
 browser never resolves a name, so a DNS answer that changes later (rebinding) cannot move it.
 Refused destinations get a 403 and are recorded in ``blocked``; nothing is fetched for them.
+An upstream that cannot be reached gets the proxy's own 502, marked with ``ERROR_HEADER`` when
+it refused or reset the connection. The preview's own address (``patient``) is waited for while
+it refuses connections, for up to ``listen_wait_s`` of the proxy's life: a dev server that is
+still starting comes up meanwhile.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import contextlib
 import logging
 import re
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import TracebackType
@@ -31,11 +36,15 @@ Connector = Callable[[str, int], Awaitable[Streams]]
 MAX_HEAD_BYTES = 64 * 1024  # request or response line plus headers
 CHUNK_BYTES = 64 * 1024
 CONNECT_TIMEOUT_S = 10.0
+LISTEN_WAIT_S = 5.0
+LISTEN_POLL_S = 0.2
 # "<-loopback>" removes Chromium's implicit bypass of localhost, 127/8, ::1, 169.254/16 and
 # fe80::/10: those must reach the proxy to be refused, not be fetched directly.
 BYPASS_NOTHING = "<-loopback>"
 # On a refused plain-HTTP request, so a caller can tell a policy refusal from a page's own 403.
 BLOCKED_HEADER = "X-Egress-Blocked"
+# On the proxy's own 502: ``connection_refused`` or ``connection_reset``, as the upstream did.
+ERROR_HEADER = "X-Egress-Error"
 CHROMIUM_EGRESS_ARGS = (
     "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",  # WebRTC UDP skips proxies
     "--disable-quic",  # HTTP/3 is UDP: only TCP through the proxy
@@ -89,10 +98,13 @@ class _Request:
 class _RefusalError(Exception):
     """Answer the client with ``status`` and stop; raised only before any byte was relayed."""
 
-    def __init__(self, status: int, message: str, *, why: str | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, why: str | None = None, error: str | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.why = why
+        self.error = error
 
 
 async def open_tcp(address: str, port: int) -> Streams:
@@ -112,8 +124,13 @@ class EgressProxy:
         resolve: Resolver = resolve_host,
         connect: Connector = open_tcp,
         connect_timeout_s: float = CONNECT_TIMEOUT_S,
+        patient: tuple[str, int] | None = None,
+        listen_wait_s: float = LISTEN_WAIT_S,
     ) -> None:
         self.policy = policy
+        self.patient = patient  # (host, port) waited for while it refuses connections
+        self._listen_wait_s = listen_wait_s
+        self._listen_until = 0.0
         self.blocked: list[BlockedDestination] = []
         self.forwarded: list[ForwardedDestination] = []
         self._resolve = resolve
@@ -144,6 +161,7 @@ class EgressProxy:
         self._server = await asyncio.start_server(
             self._accept, "127.0.0.1", 0, limit=MAX_HEAD_BYTES
         )
+        self._listen_until = time.monotonic() + self._listen_wait_s
         return self
 
     async def __aexit__(
@@ -231,17 +249,32 @@ class EgressProxy:
             upstream_writer.close()
 
     async def _open_upstream(self, authority: str, default_port: int) -> Streams:
+        """A connection to a checked address; the patient destination is asked again every
+        ``LISTEN_POLL_S`` while all its addresses refuse and the listening wait lasts."""
         host, port, addresses = await self._admit(authority, default_port)
-        for address in addresses:
-            try:
-                async with asyncio.timeout(self._connect_timeout_s):
-                    upstream_reader, upstream_writer = await self._connect(address, port)
-            except OSError:  # TimeoutError included: try the next checked address
-                continue
-            self._writers.append(upstream_writer)
-            self.forwarded.append(ForwardedDestination(host, port, address))
-            return upstream_reader, upstream_writer
-        raise _RefusalError(502, f"cannot connect to {host}:{port}")
+        while True:
+            refused = False
+            for address in addresses:
+                try:
+                    async with asyncio.timeout(self._connect_timeout_s):
+                        upstream_reader, upstream_writer = await self._connect(address, port)
+                except ConnectionRefusedError:
+                    refused = True
+                    continue
+                except OSError:  # TimeoutError included: try the next checked address
+                    continue
+                self._writers.append(upstream_writer)
+                self.forwarded.append(ForwardedDestination(host, port, address))
+                return upstream_reader, upstream_writer
+            if not (refused and self._is_listening_awaited(host, port)):
+                error = "connection_refused" if refused else None
+                raise _RefusalError(502, f"cannot connect to {host}:{port}", error=error)
+            await asyncio.sleep(LISTEN_POLL_S)
+
+    def _is_listening_awaited(self, host: str, port: int) -> bool:
+        """Whether a refusal from ``host:port`` is waited out: the preview's own server may be
+        starting, within ``listen_wait_s`` of the proxy's start."""
+        return self.patient == (host.lower(), port) and time.monotonic() < self._listen_until
 
     async def _admit(self, authority: str, default_port: int) -> tuple[str, int, tuple[str, ...]]:
         host, port = authority, default_port
@@ -353,7 +386,9 @@ async def _relay_response(
     """Stream the response back, saying ``Connection: close`` so the browser will not reuse us."""
     try:
         status_line, headers = _parse_head(await _read_head(upstream_reader, 502))
-    except (_RefusalError, asyncio.IncompleteReadError) as exc:
+    except asyncio.IncompleteReadError as exc:
+        raise _RefusalError(502, "no upstream response", error="connection_reset") from exc
+    except _RefusalError as exc:
         raise _RefusalError(502, "invalid upstream response") from exc
     kept = [(key, value) for key, value in headers if key.lower() not in CONNECTION_HEADERS]
     writer.write(_serialise_head(status_line, [*kept, ("Connection", "close")]))
@@ -406,6 +441,8 @@ async def _answer(writer: asyncio.StreamWriter, refusal: _RefusalError) -> None:
     ]
     if refusal.why is not None:
         headers.append((BLOCKED_HEADER, refusal.why))
+    if refusal.error is not None:
+        headers.append((ERROR_HEADER, refusal.error))
     start_line = f"HTTP/1.1 {refusal.status} {REASONS[refusal.status]}"
     writer.write(_serialise_head(start_line, headers) + body)
     with contextlib.suppress(OSError):

@@ -96,10 +96,35 @@ def _field_of(loc: tuple[int | str, ...]) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class AppError:
+    """An error screen instead of the app: what kind, which framework showed it, its text."""
+
+    kind: Literal["build", "runtime"]
+    source: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class PageInfo:
     http_status: int | None
     final_url: str
     title: str
+    settled: bool = True  # readiness saw nothing pending before its deadline
+    # What was still pending when it did not:
+    waiting_for: list[str] = field(default_factory=list)
+    app_error: AppError | None = None
+    errors: list[str] = field(
+        default_factory=list
+    )  # uncaught exceptions and console errors, bounded
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRecord:
+    """One attempt of a stage, as ``attempt_log`` lists it."""
+
+    reason: str | None
+    duration_ms: int
+    timings_ms: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +153,7 @@ class CaptureResult:
     dom: DomEvidence | None = None
     blocked_requests: int = 0
     timings_ms: dict[str, int] = field(default_factory=dict)
+    attempt_log: list[AttemptRecord] = field(default_factory=list)
     diff: dict[str, Any] | None = None  # against the job's previous captured stage (timeline.py)
     diff_reason: str | None = None
     thumbnail_url: str | None = None

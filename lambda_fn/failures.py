@@ -44,9 +44,18 @@ def classify_playwright_error(exc: PlaywrightError, phase: str) -> CaptureError:
     return CaptureError(message, reason=f"{phase}_failed", phase=phase, transient=False)
 
 
-def classify_main_response(status: int, blocked_why: str | None) -> None:
+def classify_main_response(status: int, blocked_why: str | None, egress: str | None) -> None:
     """The main document's answer: refused by the egress proxy (``blocked_why``, from its
-    header) is a blocked URL; an error status fails the attempt, only gateway errors retried."""
+    header) is a blocked URL; the proxy's own error answer (``egress``: the upstream refused or
+    reset the connection) is named after it; any other error status fails the attempt, only
+    gateway errors retried."""
+    if egress is not None:
+        raise CaptureError(
+            f"the preview's server did not answer: {egress}",
+            reason=egress,
+            phase="navigation",
+            transient=True,
+        )
     if blocked_why is not None:
         raise CaptureError(
             "the egress proxy refused the navigation",

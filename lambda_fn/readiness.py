@@ -1,17 +1,29 @@
-"""Deciding when a page is ready to capture, without ``networkidle`` and without a fixed sleep.
+"""Deciding when a page is ready to capture: when it shows what a person waits for.
 
-After the document's ``load`` (or a bounded wait for it), the page is ready when it shows content
-(visible text or media), its DOM and its network have been quiet for ``QUIET_MS``, and no
-navigation of the main frame is under way. A page
-that still shows nothing gets up to ``EMPTY_MAX_MS`` to render (client-side apps fill in after
-``load``); a page that never goes quiet (polling, HMR) is taken after ``SETTLE_MAX_MS``. Then web
-fonts must be ready and two animation frames must pass so the last DOM change is painted.
+After the document's ``load`` (or a bounded wait for it), the page is *settled* when it shows
+content (visible text or media), no loading indicator is visible (see ``LOADING``), no request is
+in flight (however long a dev server takes to compile it), no timer it scheduled is due within
+``TIMER_HORIZON_MS`` (simulated latency: ``setTimeout(render, 500)``), no navigation of the main
+frame is under way, and its DOM has been quiet for ``QUIET_MS``. Those conditions are waited for
+until the readiness deadline the caller sets (inside the attempt's budget), or until a framework's
+error overlay shows (screens.py tells what it says); a page that has met
+all of them but keeps changing its DOM (a ticking clock) is taken after ``SETTLE_MAX_MS``; one that
+still shows nothing after ``EMPTY_MAX_MS`` with nothing pending is taken as it is (the blank
+judgement decides). A deadline reached first is reported: ``Readiness.settled`` false, and what
+was still pending. Then web fonts must be ready and two animation frames must pass so the last
+DOM change is painted.
+
+Waiting was measured against Playwright's clock API (running the page's timers forward): see
+docs/performance.md, readiness. Fast-forwarding also runs animations, polling and the dev servers'
+own timers, and it cannot hurry a request; waiting is what this module does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from dataclasses import dataclass
 from typing import Any
 
 from playwright.async_api import Frame, Page, Request, Response
@@ -20,35 +32,109 @@ QUIET_MS = 100
 SETTLE_MAX_MS = 1500
 EMPTY_MAX_MS = 2000
 POLL_S = 0.025
-# Long-lived channels never finish; they must not hold the quiet period open.
+# Long-lived channels never finish; they must not hold the page open.
 IGNORED_RESOURCE_TYPES = frozenset({"websocket", "eventsource", "manifest", "other"})
 
-# Installed before any page script: remembers when the DOM last changed.
-MUTATION_CLOCK = """
+# Installed before any page script: remembers when the DOM last changed, and which short timers
+# the page has scheduled. A timer scheduled by a timer callback inherits its chain; past
+# MAX_TIMER_CHAIN links it is polling, not latency, and is not waited for.
+PAGE_CLOCKS = """
 (() => {
+  const HORIZON_MS = 3000, MAX_TIMER_CHAIN = 3;
   const clock = { last: performance.now() };
+  const timers = new Map();
   Object.defineProperty(window, "__previewMutationClock", { value: clock });
+  Object.defineProperty(window, "__previewTimers", { value: timers });
   new MutationObserver(() => { clock.last = performance.now(); }).observe(
     document, { subtree: true, childList: true, attributes: true, characterData: true });
+  const schedule = window.setTimeout, cancel = window.clearTimeout;
+  let chain = 0;
+  window.setTimeout = function (handler, delay, ...args) {
+    if (typeof handler !== "function") return schedule.call(this, handler, delay, ...args);
+    const link = chain + 1, ms = Math.max(0, Number(delay) || 0);
+    const id = schedule.call(this, function () {
+      timers.delete(id);
+      const outer = chain;
+      chain = link;
+      try { return handler.apply(this, args); } finally { chain = outer; }
+    }, delay);
+    if (ms <= HORIZON_MS && link <= MAX_TIMER_CHAIN) timers.set(id, performance.now() + ms);
+    return id;
+  };
+  window.clearTimeout = function (id) { timers.delete(id); return cancel.call(this, id); };
 })();
 """
 
+# What the page shows that a person would wait out: loading text, busy or indeterminate progress
+# elements, skeleton/shimmer/spinner classes; open shadow roots included (dev servers' own
+# "Compiling" indicators live there). A bounded walk: a huge page must not eat the budget here.
 PROBE = """
 () => {
-  const clock = window.__previewMutationClock;
+  const LIMIT = 4000;
+  const TEXT = /^(loading|compiling|rendering|fetching|please wait)\\b/i;
+  const CLASS = /(^|[\\s_-])(skeleton|shimmer|spinner|loader|loading)([\\s_-]|$)/i;
+  const shown = (element) => {
+    const box = element.getBoundingClientRect();
+    if (box.width <= 0 || box.height <= 0) return false;
+    if (box.bottom <= 0 || box.top >= innerHeight) return false;
+    const style = getComputedStyle(element);
+    return style.visibility !== "hidden" && style.opacity !== "0";
+  };
+  const loading = (element) => {
+    if (element.getAttribute("aria-busy") === "true") return "aria-busy";
+    const progress = element.localName === "progress";
+    const indeterminate = !element.hasAttribute(progress ? "value" : "aria-valuenow");
+    if ((element.getAttribute("role") === "progressbar" || progress) && indeterminate) {
+      return "progressbar";
+    }
+    if (CLASS.test(element.getAttribute("class") || "")) return "class:" + CLASS.exec(
+      element.getAttribute("class"))[2].toLowerCase();
+    for (const node of element.childNodes) {
+      const text = node.nodeType === 3 ? node.data.trim() : "";
+      if (text.length && text.length <= 60 && TEXT.test(text)) return "text:" + text;
+    }
+    return null;
+  };
+  let seen = 0, indicator = null;
+  const walk = (root) => {
+    for (const element of root.querySelectorAll("*")) {
+      if (indicator || ++seen > LIMIT) return;
+      const found = loading(element);
+      if (found && shown(element)) indicator = found;
+      else if (element.shadowRoot) walk(element.shadowRoot);
+    }
+  };
+  // A framework's error overlay is a final state: nothing behind it is worth waiting for.
+  const overlay = !!document.querySelector(
+    "vite-error-overlay, iframe#webpack-dev-server-client-overlay")
+    || [...document.querySelectorAll("nextjs-portal")].some(
+      (portal) => portal.shadowRoot && portal.shadowRoot.querySelector("[data-nextjs-dialog]"));
+  const clock = window.__previewMutationClock, timers = window.__previewTimers;
   const body = document.body;
+  if (body) walk(document);
   const media = body && body.querySelector("img, svg, canvas, video, picture, iframe");
   const text = body ? body.innerText.trim().length : 0;
-  return { quietMs: clock ? performance.now() - clock.last : 1e9, content: text > 0 || !!media };
+  return { quietMs: clock ? performance.now() - clock.last : 1e9, content: text > 0 || !!media,
+           timers: timers ? timers.size : 0, indicator, overlay };
 }
 """
 
 PAINTED = """
 async () => {
-  await Promise.race([document.fonts.ready, new Promise((r) => setTimeout(r, 1000))]);
+  let timer;
+  await Promise.race([document.fonts.ready, new Promise((r) => { timer = setTimeout(r, 1000); })]);
+  clearTimeout(timer);
   await new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r)));
 }
 """
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether the page settled before the deadline, and else what it was still waiting for."""
+
+    settled: bool
+    waiting_for: tuple[str, ...] = ()
 
 
 class NetworkTracker:
@@ -116,25 +202,53 @@ class MainDocument:
             self._latest = response
 
     def _committed(self, frame: Frame) -> None:
-        if frame == self._main:
+        # Without a navigation request under way it is the history API (pushState, a fragment):
+        # the same document stays.
+        if frame == self._main and (self.navigation is not None or not self.commits):
             self.response = self._latest
             self.commits += 1
             self._navigating(None)
 
 
-async def wait_until_ready(page: Page, network: NetworkTracker, document: MainDocument) -> None:
-    """Return once the page is ready to capture (see the module docstring for the rule)."""
-    loop = asyncio.get_running_loop()
-    started = loop.time()
+def pending(probe: dict[str, Any], network: NetworkTracker, document: MainDocument) -> list[str]:
+    """What a person would still wait for, by the page's latest probe."""
+    waiting = []
+    if probe["indicator"]:
+        waiting.append(f"loading_indicator:{probe['indicator'][:80]}")
+    if network.in_flight:
+        waiting.append("requests_in_flight")
+    if probe["timers"]:
+        waiting.append("timers_pending")
+    if document.navigation is not None:
+        waiting.append("navigation")
+    return waiting
+
+
+async def wait_until_ready(
+    page: Page, network: NetworkTracker, document: MainDocument, *, deadline: float
+) -> Readiness:
+    """Return once the page is ready to capture or ``deadline`` (``time.monotonic``) has come
+    (see the module docstring for the rule)."""
+    started = time.monotonic()
+    busy_since = started  # when the page last had something pending
     while True:
         probe: dict[str, Any] = await page.evaluate(PROBE)
-        waited_ms = (loop.time() - started) * 1000
-        quiet = (
-            probe["quietMs"] >= QUIET_MS and not network.in_flight and document.navigation is None
-        )
-        if probe["content"] and (quiet or waited_ms >= SETTLE_MAX_MS):
+        now = time.monotonic()
+        waiting = pending(probe, network, document)
+        if probe["overlay"]:
             break
-        if waited_ms >= EMPTY_MAX_MS:
+        if waiting:
+            busy_since = now
+        elif probe["content"]:
+            if probe["quietMs"] >= QUIET_MS or (now - busy_since) * 1000 >= SETTLE_MAX_MS:
+                break
+        elif (now - started) * 1000 >= EMPTY_MAX_MS:
             break
+        if now >= deadline:
+            if not probe["content"]:
+                waiting.append("content")
+            await page.evaluate(PAINTED)
+            return Readiness(settled=False, waiting_for=tuple(waiting or ["dom_changing"]))
         await asyncio.sleep(POLL_S)
     await page.evaluate(PAINTED)
+    return Readiness(settled=True)

@@ -48,12 +48,13 @@ class Handler(BaseHTTPRequestHandler):
 
 
 class PageServer(ThreadingHTTPServer):
-    """Serves ``routes`` on 127.0.0.1; ``hits`` counts requests per path; ``stop`` frees hangers."""
+    """Serves ``routes`` on 127.0.0.1 (``port``, else any free one); ``hits`` counts requests per
+    path; ``stop`` frees hangers."""
 
     daemon_threads = True
 
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), Handler)
+    def __init__(self, port: int = 0) -> None:
+        super().__init__(("127.0.0.1", port), Handler)
         self.routes: dict[str, Responder] = {}
         self.hits: Counter[str] = Counter()
         self.stopping = threading.Event()

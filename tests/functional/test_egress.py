@@ -24,7 +24,14 @@ import psutil
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from lambda_fn.egress import BLOCKED_HEADER, EgressProxy, Streams, open_tcp
+from lambda_fn.egress import (
+    BLOCKED_HEADER,
+    ERROR_HEADER,
+    LISTEN_POLL_S,
+    EgressProxy,
+    Streams,
+    open_tcp,
+)
 from lambda_fn.errors import UrlBlockedError
 from lambda_fn.guard import UrlPolicy, check_url
 from tests.unit.test_url_standard import CASES as URL_STANDARD_CASES
@@ -611,6 +618,68 @@ def test_unreachable_upstream_gets_502() -> None:
                     proxy, f"CONNECT 127.0.0.1:{port} HTTP/1.1\r\n\r\n".encode()
                 )
         assert answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+        assert f"{ERROR_HEADER}: connection_refused\r\n".encode() in answer
+
+    asyncio.run(scenario())
+
+
+class RefusingNetwork:
+    """Refuses the first ``refusals`` dials of any address, then connects for real."""
+
+    def __init__(self, refusals: int) -> None:
+        self.refusals = refusals
+        self.dials = 0
+
+    async def connect(self, address: str, port: int) -> Streams:
+        self.dials += 1
+        if self.dials <= self.refusals:
+            raise ConnectionRefusedError(111, "Connection refused")
+        return await open_tcp(address, port)
+
+
+def style_request(origin: Origin) -> bytes:
+    return f"GET http://127.0.0.1:{origin.port}/style.css HTTP/1.1\r\n\r\n".encode()
+
+
+def test_preview_that_starts_listening_late_is_waited_for(origin: Origin) -> None:
+    async def scenario() -> None:
+        network = RefusingNetwork(refusals=3)  # 3 polls: listening about 0.6 s late
+        patient = ("127.0.0.1", origin.port)
+        async with EgressProxy(PRIVATE_OK, connect=network.connect, patient=patient) as proxy:
+            answer = await exchange(proxy, style_request(origin))
+        assert answer.startswith(b"HTTP/1.1 200 OK\r\n"), answer[:200]
+        assert network.dials == 4
+        assert origin.paths() == {"/style.css"}
+
+    asyncio.run(scenario())
+
+
+def test_refusal_of_another_destination_is_not_waited_for(origin: Origin) -> None:
+    async def scenario() -> None:
+        network = RefusingNetwork(refusals=1)
+        patient = ("127.0.0.1", origin.port + 1)  # the preview is elsewhere
+        async with EgressProxy(PRIVATE_OK, connect=network.connect, patient=patient) as proxy:
+            answer = await exchange(proxy, style_request(origin))
+        assert answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+        assert f"{ERROR_HEADER}: connection_refused\r\n".encode() in answer
+        assert network.dials == 1
+        assert origin.requests == []
+
+    asyncio.run(scenario())
+
+
+def test_preview_that_never_listens_is_answered_when_the_wait_ends(origin: Origin) -> None:
+    async def scenario() -> None:
+        network = RefusingNetwork(refusals=1_000)
+        patient = ("127.0.0.1", origin.port)
+        async with EgressProxy(
+            PRIVATE_OK, connect=network.connect, patient=patient, listen_wait_s=1.0
+        ) as proxy:
+            answer = await exchange(proxy, style_request(origin))
+        assert answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+        assert f"{ERROR_HEADER}: connection_refused\r\n".encode() in answer
+        assert 2 <= network.dials <= 1.0 / LISTEN_POLL_S + 1  # polled, not spun
+        assert origin.requests == []
 
     asyncio.run(scenario())
 

@@ -364,6 +364,10 @@ def test_captured_result_serialises_to_the_contract_shape() -> None:
         "http_status": 200,
         "final_url": "https://3000-abc.e2b.app/",
         "title": "App",
+        "settled": True,
+        "waiting_for": [],
+        "app_error": None,
+        "errors": [],
     }
     assert as_dict["timings_ms"] == {"navigation": 300}
 

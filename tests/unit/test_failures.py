@@ -100,13 +100,13 @@ def test_unrecognised_error_fails_its_phase_without_retry(phase: str) -> None:
 
 @pytest.mark.parametrize("status", [200, 201, 204, 301, 304, 399])
 def test_success_and_redirect_statuses_pass(status: int) -> None:
-    classify_main_response(status, None)  # raises for a failed attempt
+    classify_main_response(status, None, None)  # raises for a failed attempt
 
 
 @pytest.mark.parametrize("status", [502, 503, 504])
 def test_gateway_error_status_is_transient(status: int) -> None:
     with pytest.raises(CaptureError) as caught:
-        classify_main_response(status, None)
+        classify_main_response(status, None, None)
     error = caught.value
     assert (error.reason, error.transient, error.phase) == (f"http_{status}", True, "navigation")
 
@@ -114,7 +114,7 @@ def test_gateway_error_status_is_transient(status: int) -> None:
 @pytest.mark.parametrize("status", [400, 401, 403, 404, 410, 429, 500, 501, 505])
 def test_other_error_status_fails_without_retry(status: int) -> None:
     with pytest.raises(CaptureError) as caught:
-        classify_main_response(status, None)
+        classify_main_response(status, None, None)
     error = caught.value
     assert (error.reason, error.transient, error.phase) == (f"http_{status}", False, "navigation")
 
@@ -168,7 +168,7 @@ def test_deadline_keeps_the_first_interrupted_phase_over_later_ones() -> None:
 @pytest.mark.parametrize("status", [200, 403, 502])
 def test_main_response_refused_by_the_egress_proxy_is_a_blocked_url(status: int) -> None:
     with pytest.raises(CaptureError) as caught:
-        classify_main_response(status, "private_address")
+        classify_main_response(status, "private_address", None)
     error = caught.value
     assert (error.reason, error.transient) == ("url_blocked:private_address", False)
 

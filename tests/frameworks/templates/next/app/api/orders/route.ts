@@ -1,0 +1,5 @@
+import orders from "../../orders.json";
+
+export async function GET() {
+  return Response.json(orders);
+}
