@@ -189,10 +189,6 @@ def changes(
         return Changes(count, cover, 0)
     before, after = _Flat.of(old, old_luma), _Flat.of(new, new_luma)
     at = (ys + SHIFT_PX) * before.width + xs + SHIFT_PX
-    if tolerance <= 0:
-        hit = np.flatnonzero(_changed(at, before, after))
-        cover[ys[hit], xs[hit]] = True
-        return Changes(count + hit.size, cover, 0)
     # A probe of the pixels in open cells (no sure change yet) settles most changed cells cheaply.
     cells = _cells(cover)
     rows, cols = ys // CELL_PX, xs // CELL_PX
