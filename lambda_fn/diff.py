@@ -159,13 +159,13 @@ class _Flat:
     """An image edge-padded by ``SHIFT_PX`` and flattened: a neighbour is an index offset."""
 
     words: npt.NDArray[np.uint32]
-    luma: npt.NDArray[np.int16]
+    luma: Grey
     width: int
 
     @classmethod
     def of(cls, rgba: Pixels, grey: Grey) -> _Flat:
         words = np.pad(rgba.view(np.uint32)[..., 0], SHIFT_PX, mode="edge")
-        luma = np.pad(grey, SHIFT_PX, mode="edge").astype(np.int16)
+        luma = np.pad(grey, SHIFT_PX, mode="edge")
         return cls(words.reshape(-1), luma.reshape(-1), words.shape[1])
 
 
@@ -229,24 +229,29 @@ def _changed(at: npt.NDArray[np.intp], before: _Flat, after: _Flat) -> Mask:
     out = _delta(a, b) > LIMIT
     candidate = np.flatnonzero(out)
     at, a, b = at[candidate], a[:, candidate], b[:, candidate]
-    changed = _unexplained(b, after.luma[at], before, at)
+    lumas = (after.luma[at].astype(np.int16), before.luma[at].astype(np.int16))
+    changed = _unexplained(b, lumas[0], before, at)
     explained = ~changed
     changed[explained] = _unexplained(
-        a[:, explained], before.luma[at[explained]], after, at[explained]
+        a[:, explained], lumas[1][explained], after, at[explained]
     )
     out[candidate] = changed
     return out
 
 
 def _beyond(grey: Grey, other: Grey) -> Mask:
-    """Where ``grey`` lies more than ``LUMA_REACH`` outside ``other``'s neighbourhood range."""
+    """Where ``grey`` lies more than ``LUMA_REACH`` outside ``other``'s neighbourhood range (in
+    8 bits: a bound that would leave 0-255 is clamped to it, where nothing can lie beyond)."""
     low, high = _neighbourhood_range(other)
-    value = grey.astype(np.int16)
-    out: Mask = (value > high + LUMA_REACH) | (value < low - LUMA_REACH)
+    np.minimum(high, 255 - LUMA_REACH, out=high)
+    high += LUMA_REACH
+    np.maximum(low, LUMA_REACH, out=low)
+    low -= LUMA_REACH
+    out: Mask = (grey > high) | (grey < low)
     return out
 
 
-def _neighbourhood_range(grey: Grey) -> tuple[npt.NDArray[np.int16], npt.NDArray[np.int16]]:
+def _neighbourhood_range(grey: Grey) -> tuple[Grey, Grey]:
     """Per pixel, the least and greatest value within ``SHIFT_PX`` (edges repeated)."""
     padded = np.pad(grey, SHIFT_PX, mode="edge")
     ranges = []
@@ -257,7 +262,7 @@ def _neighbourhood_range(grey: Grey) -> tuple[npt.NDArray[np.int16], npt.NDArray
         out = rows[: -2 * SHIFT_PX]
         for dy in range(1, 2 * SHIFT_PX + 1):
             out = reduce(out, rows[dy : rows.shape[0] - 2 * SHIFT_PX + dy])
-        ranges.append(out.astype(np.int16))
+        ranges.append(out)
     return ranges[0], ranges[1]
 
 
