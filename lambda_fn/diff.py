@@ -232,9 +232,7 @@ def _changed(at: npt.NDArray[np.intp], before: _Flat, after: _Flat) -> Mask:
     lumas = (after.luma[at].astype(np.int16), before.luma[at].astype(np.int16))
     changed = _unexplained(b, lumas[0], before, at)
     explained = ~changed
-    changed[explained] = _unexplained(
-        a[:, explained], lumas[1][explained], after, at[explained]
-    )
+    changed[explained] = _unexplained(a[:, explained], lumas[1][explained], after, at[explained])
     out[candidate] = changed
     return out
 
