@@ -36,7 +36,7 @@ from playwright.async_api import async_playwright
 
 from lambda_fn.browser import find_executable
 from lambda_fn.config import Settings
-from lambda_fn.diff import compare, decode
+from lambda_fn.diff import FRACTION_ERROR, compare, decode
 from lambda_fn.local_context import LocalContext
 from lambda_fn.observability import logger
 from lambda_fn.record import record
@@ -69,6 +69,26 @@ def timeline_ms(previous: bytes, current: bytes) -> float:
     body = {"status": "captured", "diff": {"changed_fraction": comparison.changed_fraction}}
     record(body, browser="HeadlessChrome")
     return (time.perf_counter() - started) * 1000
+
+
+def sampling_ratio(previous: bytes, current: bytes, runs: int) -> dict[str, float]:
+    """``compare`` with the exact test everywhere and with the default sample, alternating: p50 ms,
+    their ratio and the fractions."""
+    pixels = decode(current, "current")
+    times: dict[float, list[float]] = {0.0: [], FRACTION_ERROR: []}
+    for number in range(runs):
+        for tolerance in sorted(times, reverse=bool(number % 2)):
+            started = time.perf_counter()
+            compare(previous, current, pixels, tolerance=tolerance)
+            times[tolerance].append((time.perf_counter() - started) * 1000)
+    exact, sampled = (statistics.median(times[t]) for t in (0.0, FRACTION_ERROR))
+    return {
+        "exact_ms_p50": round(exact, 1),
+        "sampled_ms_p50": round(sampled, 1),
+        "ratio": round(sampled / exact, 3),
+        "exact_fraction": compare(previous, current, pixels, tolerance=0.0).changed_fraction,
+        "sampled_fraction": compare(previous, current, pixels).changed_fraction,
+    }
 
 
 def end_to_end(remote: Remote, rounds: int) -> dict[str, object]:
@@ -159,12 +179,14 @@ def measure(shots: list[tuple[bytes, bytes, bytes]], runs: int) -> dict[str, obj
     cases = {"identical bytes": [], "re-rendered": [], "changed": []}  # type: dict[str, list[float]]
     fractions = {"re-rendered": [], "changed": []}  # type: dict[str, list[float]]
     by_page: dict[str, float] = {}
+    exact_vs_sampled: dict[str, dict[str, float]] = {}
     for page, (first, again, changed) in zip(CONTENT_PAGES, shots, strict=True):
         for _ in range(runs):
             cases["identical bytes"].append(timeline_ms(first, first))
             cases["re-rendered"].append(timeline_ms(first, again))
             cases["changed"].append(timeline_ms(first, changed))
         by_page[page.name] = round(statistics.median(cases["changed"][-runs:]), 1)
+        exact_vs_sampled[page.name] = sampling_ratio(first, changed, runs)
         fractions["re-rendered"].append(compare(first, again).changed_fraction)
         fractions["changed"].append(compare(first, changed).changed_fraction)
     rng = np.random.default_rng(15)
@@ -178,6 +200,7 @@ def measure(shots: list[tuple[bytes, bytes, bytes]], runs: int) -> dict[str, obj
         "added_ms_p50": {k: round(statistics.median(v), 1) for k, v in cases.items()},
         "added_ms_p95": {k: round(statistics.quantiles(v, n=20)[18], 1) for k, v in cases.items()},
         "changed_ms_p50_by_page": by_page,
+        "changed_compare_exact_vs_sampled": exact_vs_sampled,
         "changed_fraction": fractions,
         "synthetic_pairs": len(errors),
         "synthetic_error_max": round(max(errors), 4),

@@ -11,7 +11,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
-from lambda_fn.diff import DiffError, changed_mask, compare, luma, merge_regions
+from lambda_fn.diff import (
+    FRACTION_ERROR,
+    DiffError,
+    changes,
+    compare,
+    luma,
+    merge_regions,
+    regions_of,
+)
 
 W, H = 1280, 800
 
@@ -162,8 +170,14 @@ def exact_mask(old: npt.NDArray[np.uint8], new: npt.NDArray[np.uint8]) -> npt.ND
 
 
 @settings(max_examples=60, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), levels=st.sampled_from([2, 4, 16, 256]))
-def test_mask_matches_the_definition_pixel_by_pixel(seed: int, levels: int) -> None:
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    levels=st.sampled_from([2, 4, 16, 256]),
+    tolerance=st.sampled_from([0.0, FRACTION_ERROR]),
+)
+def test_mask_matches_the_definition_pixel_by_pixel(
+    seed: int, levels: int, tolerance: float
+) -> None:
     rng = np.random.default_rng(seed)
     step = 256 // levels
     old = (rng.integers(0, levels, size=(14, 18, 4)) * step).astype(np.uint8)
@@ -172,4 +186,65 @@ def test_mask_matches_the_definition_pixel_by_pixel(seed: int, levels: int) -> N
     new[changed] = (rng.integers(0, levels, size=(int(changed.sum()), 4)) * step).astype(np.uint8)
     new[..., 3] = old[..., 3] = 255
     expected = exact_mask(old, new)
-    assert np.array_equal(changed_mask(old, new, luma(old), luma(new)), expected)
+    found = changes(old, new, luma(old), luma(new), tolerance)
+    assert found.estimated == 0  # too few pixels for a sample to be cheaper
+    assert np.array_equal(found.cover, expected)
+    assert found.count == np.count_nonzero(expected)
+
+
+def grain(rng: np.random.Generator, height: int, width: int) -> npt.NDArray[np.uint8]:
+    """Photo-like content: a smooth gradient with per-pixel grain, opaque."""
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack([x * 200 / width, y * 200 / height, (x + y) * 100 / (width + height)], axis=2)
+    noisy = base + rng.normal(0, 20, size=(height, width, 3)) + 20
+    out = np.full((height, width, 4), 255, dtype=np.uint8)
+    out[..., :3] = np.clip(noisy, 0, 255).astype(np.uint8)
+    return out
+
+
+def shifted(old: npt.NDArray[np.uint8], rng: np.random.Generator) -> npt.NDArray[np.uint8]:
+    """``old`` with its lower part moved down and a block painted at the top (a changed stage)."""
+    height, width = old.shape[:2]
+    top = int(rng.integers(4, height // 3))
+    new = old.copy()
+    new[top:] = np.concatenate([old[top : top + 2], old[top:-2]])
+    new[:top, : width // 2, :3] = rng.integers(0, 256, size=3).astype(np.uint8)
+    return new
+
+
+def inside(regions: list[tuple[int, int, int, int]], mask: npt.NDArray[np.bool_]) -> bool:
+    """Whether every pixel of ``mask`` lies in one of ``regions``."""
+    covered = np.zeros_like(mask)
+    for x, y, w, h in regions:
+        covered[y : y + h, x : x + w] = True
+    return bool(np.all(covered[mask]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_sampled_fraction_is_within_the_bound_and_regions_cover_every_change(seed: int) -> None:
+    # A loose bound makes the sample small enough to matter on an image the definition can check.
+    rng = np.random.default_rng(seed)
+    old = grain(rng, 48, 64)
+    new = shifted(old, rng)
+    expected = exact_mask(old, new)
+    found = changes(old, new, luma(old), luma(new), 0.2)
+    assert found.estimated > 0
+    assert abs(found.count - np.count_nonzero(expected)) / expected.size <= 0.2
+    assert np.all(found.cover[expected])
+    assert inside(merge_regions(regions_of(found.cover)), expected)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sampled_fraction_on_a_full_page_of_shifted_grain(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    old = grain(rng, H, W)
+    new = shifted(old, rng)
+    exact = changes(old, new, luma(old), luma(new), 0.0)
+    sampled = compare(png(Image.fromarray(old)), png(Image.fromarray(new)), new)  # default bound
+    found = changes(old, new, luma(old), luma(new))
+    assert found.estimated > 0.1 * W * H  # the sample stands for many pixels
+    truth = exact.count / exact.cover.size
+    assert abs(sampled.changed_fraction - truth) <= 0.01
+    assert np.all(found.cover[exact.cover])
+    assert inside(sampled.regions, exact.cover)
