@@ -62,6 +62,10 @@ CHROMIUM_ARGS = (
     "--disable-extensions",  # nothing but the page runs
     "--mute-audio",  # pages may autoplay; nobody listens
     "--hide-scrollbars",  # scrollbars are not part of the app's look
+    # A tile is rastered whole, never in part: with partial raster, the pixels of a settled page
+    # depended on what was painted there before (rounded corners one level apart after a skeleton
+    # was replaced early or late), so one page gave two sha256 values, so two keys.
+    "--disable-partial-raster",
     "--in-process-gpu",  # software compositing on a browser thread: one process (~45 MB) fewer
     # Chromium honours only the last --enable-features and Playwright passes its own first: ours
     # repeats Playwright's (1.65) and runs the network service in the browser process, one more

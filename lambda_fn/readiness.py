@@ -13,9 +13,12 @@ judgement decides). A deadline reached first is reported: ``Readiness.settled`` 
 was still pending. Then web fonts must be ready and two animation frames must pass so the last
 DOM change is painted.
 
-Waiting was measured against Playwright's clock API (running the page's timers forward): see
-docs/performance.md, readiness. Fast-forwarding also runs animations, polling and the dev servers'
-own timers, and it cannot hurry a request; waiting is what this module does.
+Short timers are not waited out in real time: when no request is in flight and no navigation is
+under way (a timer may be a request's timeout), they are fired at once, in the order they were
+due, as the page would have seen them fire (``__previewRunTimers``). Only those timers are hurried:
+time itself (``Date``, ``performance.now``, animation frames, CSS animations) runs as it does, so
+the frames painted before the PNG are real ones. Measured against waiting and against Playwright's
+clock API (which fakes time for the whole page): docs/performance.md, readiness.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ PAGE_CLOCKS = """
 (() => {
   const HORIZON_MS = 3000, MAX_TIMER_CHAIN = 3;
   const clock = { last: performance.now() };
-  const timers = new Map();
+  const timers = new Map();  // id -> { due, run } of the short timers still to fire
   Object.defineProperty(window, "__previewMutationClock", { value: clock });
   Object.defineProperty(window, "__previewTimers", { value: timers });
   new MutationObserver(() => { clock.last = performance.now(); }).observe(
@@ -52,16 +55,29 @@ PAGE_CLOCKS = """
   window.setTimeout = function (handler, delay, ...args) {
     if (typeof handler !== "function") return schedule.call(this, handler, delay, ...args);
     const link = chain + 1, ms = Math.max(0, Number(delay) || 0);
-    const id = schedule.call(this, function () {
+    const run = function () {
       timers.delete(id);
       const outer = chain;
       chain = link;
       try { return handler.apply(this, args); } finally { chain = outer; }
-    }, delay);
-    if (ms <= HORIZON_MS && link <= MAX_TIMER_CHAIN) timers.set(id, performance.now() + ms);
+    };
+    const id = schedule.call(this, run, delay);
+    const due = performance.now() + ms;
+    if (ms <= HORIZON_MS && link <= MAX_TIMER_CHAIN) timers.set(id, { due, run });
     return id;
   };
   window.clearTimeout = function (id) { timers.delete(id); return cancel.call(this, id); };
+  // Fires the short timers now, in the order they were due, as if their time had passed; an
+  // exception is reported as the page's own (uncaught), as the timer would have.
+  Object.defineProperty(window, "__previewRunTimers", { value: () => {
+    const due = [...timers.entries()].sort((a, b) => a[1].due - b[1].due);
+    for (const [id, timer] of due) {
+      if (!timers.has(id)) continue;  // cleared by an earlier callback
+      cancel.call(window, id);
+      try { timer.run.call(window); } catch (error) { reportError(error); }
+    }
+    return due.length;
+  } });
 })();
 """
 
@@ -118,6 +134,8 @@ PROBE = """
            timers: timers ? timers.size : 0, indicator, overlay };
 }
 """
+
+RUN_TIMERS = "() => window.__previewRunTimers && window.__previewRunTimers()"
 
 PAINTED = """
 async () => {
@@ -237,6 +255,8 @@ async def wait_until_ready(
         waiting = pending(probe, network, document)
         if probe["overlay"]:
             break
+        if probe["timers"] and not network.in_flight and document.navigation is None:
+            await page.evaluate(RUN_TIMERS)  # nothing else to wait for: their time passes now
         if waiting:
             busy_since = now
         elif probe["content"]:

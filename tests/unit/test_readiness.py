@@ -14,6 +14,7 @@ import pytest
 from lambda_fn.readiness import (
     PAINTED,
     PROBE,
+    RUN_TIMERS,
     SETTLE_MAX_MS,
     Readiness,
     pending,
@@ -28,17 +29,23 @@ def probe(**changes: Any) -> dict[str, Any]:
 
 
 class ScriptedPage:
-    """Answers PROBE with the next scripted probe (the last one forever), counts PAINTED."""
+    """Answers PROBE with the next scripted probe (the last one forever), counts PAINTED and
+    RUN_TIMERS; once the timers have run, the page renders (changes, then is quiet)."""
 
     def __init__(self, probes: list[dict[str, Any]]) -> None:
         self.probes: Iterator[dict[str, Any]] = iter(probes)
         self.last = probes[-1]
         self.probed = 0
         self.painted = 0
+        self.timers_run = 0
 
     async def evaluate(self, script: str) -> dict[str, Any] | None:
         if script == PAINTED:
             self.painted += 1
+            return None
+        if script == RUN_TIMERS:
+            self.timers_run += 1
+            self.probes = iter([probe(quietMs=0.0), probe()])
             return None
         assert script == PROBE
         self.probed += 1
@@ -54,13 +61,15 @@ def idle_document() -> SimpleNamespace:
     return SimpleNamespace(navigation=None)
 
 
-def wait(page: ScriptedPage, *, network: Any = None, budget_s: float = 5.0) -> Readiness:
+def wait(
+    page: ScriptedPage, *, network: Any = None, document: Any = None, budget_s: float = 5.0
+) -> Readiness:
     deadline = time.monotonic() + budget_s
     return asyncio.run(
         wait_until_ready(
             page,
             network or idle_network(),
-            idle_document(),
+            document or idle_document(),
             deadline=deadline,
         )
     )
@@ -172,3 +181,26 @@ def test_error_overlay_ends_the_wait_whatever_is_pending() -> None:
     readiness = wait(page, network=SimpleNamespace(in_flight={"GET /hmr"}))
     assert readiness.settled
     assert page.probed == 1
+
+
+def test_short_timers_are_run_at_once_when_nothing_else_is_pending() -> None:
+    page = ScriptedPage([probe(indicator="class:skeleton", timers=1)])
+    readiness = wait(page, budget_s=2.0)
+    assert page.timers_run == 1
+    assert readiness.settled  # the page rendered, then was quiet
+
+
+@pytest.mark.parametrize(
+    ("network", "document"),
+    [
+        (SimpleNamespace(in_flight={"GET /api/orders"}), idle_document()),  # a timeout, maybe
+        (idle_network(), SimpleNamespace(navigation="GET /next")),
+    ],
+)
+def test_timers_are_left_to_their_time_while_a_request_or_navigation_is_pending(
+    network: Any, document: Any
+) -> None:
+    page = ScriptedPage([probe(timers=1)])
+    readiness = wait(page, network=network, document=document, budget_s=0.3)
+    assert page.timers_run == 0
+    assert "timers_pending" in readiness.waiting_for
