@@ -161,9 +161,11 @@ def occupied_tiles(rgba: npt.NDArray[np.uint8], colour: np.uint32) -> npt.NDArra
     height, width = rgba.shape[:2]
     differs = np.ascontiguousarray(rgba).view(np.uint32)[..., 0] != colour
     rows, columns = -(-height // TILE), -(-width // TILE)
-    padded = np.zeros((rows * TILE, columns * TILE), dtype=np.uint16)
-    padded[:height, :width] = differs
-    counts = padded.reshape(rows, TILE, columns, TILE).sum(axis=(1, 3))
+    if (rows * TILE, columns * TILE) != (height, width):
+        differs = np.pad(differs, ((0, rows * TILE - height), (0, columns * TILE - width)))
+    # Across each square's columns first (at most TILE per row fits a byte), then its rows.
+    across = differs.reshape(rows * TILE, columns, TILE).sum(axis=2, dtype=np.uint8)
+    counts = across.reshape(rows, TILE, columns).sum(axis=1, dtype=np.uint16)
     occupied: npt.NDArray[np.bool_] = counts >= TILE_MIN_PIXELS
     return occupied
 
@@ -201,11 +203,16 @@ def dominant_colour(rgba: npt.NDArray[np.uint8], histogram: Sequence[int]) -> tu
     if pixels.size == 0:
         return np.uint32(0), 0
     values, counts = np.unique(pixels[::SAMPLE_STRIDE], return_counts=True)
-    candidates = [*values[np.argsort(counts)[-CANDIDATES:]]]
-    best = max(candidates, key=lambda colour: _count(pixels, colour))
-    if 2 * _count(pixels, best) <= pixels.size:
-        best = max((best, _majority_candidate(histogram)), key=lambda c: _count(pixels, c))
-    return best, _count(pixels, best)
+    best, best_count = max(
+        ((colour, _count(pixels, colour)) for colour in values[np.argsort(counts)[-CANDIDATES:]]),
+        key=lambda counted: counted[1],
+    )
+    if 2 * best_count <= pixels.size:
+        majority = _majority_candidate(histogram)
+        majority_count = _count(pixels, majority)
+        if majority_count > best_count:
+            return majority, majority_count
+    return best, best_count
 
 
 def _majority_candidate(histogram: Sequence[int]) -> np.uint32:
