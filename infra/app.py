@@ -25,6 +25,7 @@ from lambda_fn import patterns
 STACK_NAME = "PreviewScreenshotService"
 T = TypeVar("T")
 
+BLANK_POLICIES = {"pixels": "pixels", "content-aware": "content-aware"}
 ARCHITECTURES = {"x86_64": lambda_.Architecture.X86_64, "arm64": lambda_.Architecture.ARM_64}
 STAGE_PATTERN = re.compile(patterns.STAGE)
 ORIGIN_PATTERN = re.compile(r"https?://[^/\s]+")
@@ -149,6 +150,7 @@ def read_tuning(context: ContextReader) -> CaptureTuning:
         blank_retry_delay_s=context.number("blankRetryDelaySeconds", 2, minimum=0, maximum=10),
         breaker_threshold=context.integer("breakerThreshold", 3, minimum=1, maximum=100),
         allowed_url_hosts=context.strings("allowedUrlHosts", (), HOST_GLOB_PATTERN),
+        blank_policy=context.choice("blankPolicy", "pixels", BLANK_POLICIES),
     )
 
 
@@ -188,6 +190,9 @@ def read_settings(node: Node) -> ServiceSettings:
         ),
         expiration_days=context.optional_integer(
             "screenshotExpirationDays", minimum=1, maximum=36_500
+        ),
+        discarded_expiration_days=context.integer(
+            "discardedExpirationDays", 7, minimum=1, maximum=365
         ),
         cors_allowed_origins=context.strings("corsAllowedOrigins", (), ORIGIN_PATTERN),
         custom_domain=read_custom_domain(context),

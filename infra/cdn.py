@@ -9,8 +9,11 @@ from aws_cdk import Acknowledgment, Duration, Names, Stack, Validations
 from aws_cdk import aws_certificatemanager as acm
 from aws_cdk import aws_cloudfront as cloudfront
 from aws_cdk import aws_cloudfront_origins as origins
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
+
+from infra.storage import DISCARDED_PREFIX
 
 # Objects are content-addressed and never rewritten, so a year-long TTL can never serve stale
 # pixels. The objects' own Cache-Control stays authoritative because the minimum TTL is zero.
@@ -93,6 +96,15 @@ class ScreenshotCdn(Construct):
             minimum_protocol_version=(
                 cloudfront.SecurityPolicyProtocol.TLS_V1_2_2021 if custom_domain else None
             ),
+        )
+        # The origin access grant covers the whole bucket; discarded captures are not the CDN's.
+        bucket.add_to_resource_policy(
+            iam.PolicyStatement(
+                effect=iam.Effect.DENY,
+                principals=[iam.ServicePrincipal("cloudfront.amazonaws.com")],
+                actions=["s3:GetObject"],
+                resources=[bucket.arn_for_objects(f"{DISCARDED_PREFIX}*")],
+            )
         )
         self.domain_name = (
             custom_domain.domain_name if custom_domain else self.distribution.domain_name

@@ -18,7 +18,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from infra.dlq import create_dead_letter_queue
-from infra.storage import BUCKET_LOGICAL_ID, SCREENSHOTS_PREFIX
+from infra.storage import BUCKET_LOGICAL_ID, DISCARDED_PREFIX, SCREENSHOTS_PREFIX
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = "Dockerfile.lambda"
@@ -52,6 +52,7 @@ class CaptureTuning:
     blank_retry_delay_s: float
     breaker_threshold: int
     allowed_url_hosts: Sequence[str]
+    blank_policy: str
 
     def worst_case_s(self) -> float:
         """Two attempts plus the delay before the blank retry."""
@@ -139,6 +140,13 @@ class CaptureFunction(Construct):
                 resources=[bucket.arn_for_objects(f"{SCREENSHOTS_PREFIX}*")],
             )
         )
+        # Discarded captures kept for tuning: written once, never read back by the function.
+        self.role.add_to_principal_policy(
+            iam.PolicyStatement(
+                actions=["s3:PutObject"],
+                resources=[bucket.arn_for_objects(f"{DISCARDED_PREFIX}*")],
+            )
+        )
         table.grant(
             self.role,
             "dynamodb:GetItem",
@@ -156,6 +164,13 @@ class CaptureFunction(Construct):
                     "Keys are content-addressed (they contain the PNG's hash) so they cannot be "
                     "listed in advance; the grant is s3:PutObject and s3:GetObject alone, "
                     "under the screenshots/ prefix of this one bucket."
+                ),
+            ),
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{BUCKET_LOGICAL_ID}.Arn>/{DISCARDED_PREFIX}*]",
+                reason=(
+                    "Discarded captures are content-addressed like screenshots; the grant is "
+                    "s3:PutObject alone, under the discarded/ prefix of this one bucket."
                 ),
             ),
             Acknowledgment(
@@ -197,6 +212,7 @@ def _environment(
         "BLANK_MIN_BYTES": str(tuning.blank_min_bytes),
         "BLANK_MAX_UNIFORM_FRACTION": f"{tuning.blank_max_uniform_fraction:g}",
         "BLANK_RETRY_DELAY_S": f"{tuning.blank_retry_delay_s:g}",
+        "BLANK_POLICY": tuning.blank_policy,
         "BREAKER_THRESHOLD": str(tuning.breaker_threshold),
         "ALLOWED_URL_HOSTS": ",".join(tuning.allowed_url_hosts),
         # Loopback pages are for local runs only: on Lambda the runtime API listens there.

@@ -29,6 +29,7 @@ class ServiceSettings:
     trigger_source: str
     result_bus_name: str
     expiration_days: int | None
+    discarded_expiration_days: int
     cors_allowed_origins: Sequence[str]
     custom_domain: CustomDomain | None
     alarm_topic_arn: str | None
@@ -39,7 +40,12 @@ class ScreenshotServiceStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, settings: ServiceSettings) -> None:
         super().__init__(scope, construct_id, description=DESCRIPTION)
-        storage = ScreenshotBucket(self, "Storage", expiration_days=settings.expiration_days)
+        storage = ScreenshotBucket(
+            self,
+            "Storage",
+            expiration_days=settings.expiration_days,
+            discarded_expiration_days=settings.discarded_expiration_days,
+        )
         cdn = ScreenshotCdn(
             self,
             "Cdn",

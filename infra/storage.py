@@ -1,4 +1,4 @@
-"""The private bucket that keeps the accepted screenshots."""
+"""The private bucket that keeps the accepted screenshots (and, apart, recent discarded ones)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,22 @@ from constructs import Construct
 # the bucket (and with it every published snapshot URL).
 BUCKET_LOGICAL_ID = "ScreenshotsBucket"
 SCREENSHOTS_PREFIX = "screenshots/"
+# Discarded captures kept for tuning the blank judgement: written by the function, never served
+# by the CDN (infra/cdn.py), expired after a configurable number of days.
+DISCARDED_PREFIX = "discarded/"
 
 
 class ScreenshotBucket(Construct):
     """Private, versioned, TLS-only bucket, retained when the stack is deleted."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, expiration_days: int | None) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        expiration_days: int | None,
+        discarded_expiration_days: int,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.bucket = s3.Bucket(
             self,
@@ -26,7 +36,7 @@ class ScreenshotBucket(Construct):
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
             versioned=True,
             removal_policy=RemovalPolicy.RETAIN,
-            lifecycle_rules=_expiry_rules(expiration_days),
+            lifecycle_rules=_expiry_rules(expiration_days, discarded_expiration_days),
         )
         cfn_bucket = self.bucket.node.default_child
         assert isinstance(cfn_bucket, s3.CfnBucket)
@@ -43,15 +53,21 @@ class ScreenshotBucket(Construct):
         )
 
 
-def _expiry_rules(expiration_days: int | None) -> list[s3.LifecycleRule] | None:
-    """Expire screenshots after the given age; noncurrent versions go one day later."""
-    if expiration_days is None:
-        return None
-    return [
-        s3.LifecycleRule(
-            id="ExpireScreenshots",
-            prefix=SCREENSHOTS_PREFIX,
-            expiration=Duration.days(expiration_days),
-            noncurrent_version_expiration=Duration.days(1),
-        )
-    ]
+def _expiry_rules(
+    expiration_days: int | None, discarded_expiration_days: int
+) -> list[s3.LifecycleRule]:
+    """Expire discarded captures after their age, screenshots after theirs (if one is given);
+    noncurrent versions go one day later."""
+    rules = [_expire("ExpireDiscarded", DISCARDED_PREFIX, discarded_expiration_days)]
+    if expiration_days is not None:
+        rules.insert(0, _expire("ExpireScreenshots", SCREENSHOTS_PREFIX, expiration_days))
+    return rules
+
+
+def _expire(rule_id: str, prefix: str, days: int) -> s3.LifecycleRule:
+    return s3.LifecycleRule(
+        id=rule_id,
+        prefix=prefix,
+        expiration=Duration.days(days),
+        noncurrent_version_expiration=Duration.days(1),
+    )

@@ -18,7 +18,7 @@ from lambda_fn.blank import BlankPolicy, Judgement, judge
 from lambda_fn.browser import Chromium, Shot
 from lambda_fn.config import Settings
 from lambda_fn.egress import Connector, EgressProxy, open_tcp
-from lambda_fn.errors import CaptureError, UrlBlockedError
+from lambda_fn.errors import CaptureError, StorageError, UrlBlockedError
 from lambda_fn.events import AttemptRecord, CaptureRequest, CaptureResult
 from lambda_fn.failures import deadline_error, egress_error
 from lambda_fn.guard import (
@@ -46,6 +46,8 @@ class Store(Protocol):
     def put(
         self, job_id: str, stage: str, png: bytes, *, width: int, height: int
     ) -> StoredImage: ...
+
+    def put_evidence(self, job_id: str, stage: str, png: bytes) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,7 +170,25 @@ async def run_attempts(
         base = replace(base, reason=reason)
         if number < MAX_ATTEMPTS:
             await pause(plan.settings.blank_retry_delay_s, stage_deadline)
-    return finish(base, attempt, started, status="discarded")
+    evidence_key = await keep_evidence(plan, attempt, stage_deadline)
+    return finish(base, attempt, started, status="discarded", evidence_key=evidence_key)
+
+
+async def keep_evidence(plan: Plan, attempt: Attempt, stage_deadline: float) -> str | None:
+    """Store the last discarded PNG for tuning, when the stage has time left for an upload; a
+    failure to keep it changes nothing else."""
+    if plan.store is None or attempt.shot is None:
+        return None
+    if stage_deadline - time.monotonic() < UPLOAD_RESERVE_S:
+        return None
+    try:
+        with attempt.timer.phase("evidence"):
+            return await asyncio.to_thread(
+                plan.store.put_evidence, plan.request.job_id, plan.request.stage, attempt.shot.png
+            )
+    except StorageError as exc:
+        log_failure("evidence_not_kept", "evidence", 0, str(exc))
+        return None
 
 
 def retry_delay(reason: str, settings: Settings) -> float:

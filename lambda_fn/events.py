@@ -158,6 +158,7 @@ class CaptureResult:
     diff_reason: str | None = None
     thumbnail_url: str | None = None
     record_url: str | None = None
+    evidence_key: str | None = None  # the stage's last discarded PNG, kept for tuning (not served)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

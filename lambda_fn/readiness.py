@@ -84,7 +84,9 @@ PAGE_CLOCKS = """
 # What the page shows that a person would wait out: loading text, busy or indeterminate progress
 # elements, skeleton/shimmer/spinner classes; open shadow roots included (dev servers' own
 # "Compiling" indicators live there). A bounded walk: a huge page must not eat the budget here.
-PROBE = """
+# A JS function expression (the first indicator shown, or null), also the blank judgement's
+# negative evidence (dom.py).
+FIND_LOADING_INDICATOR = """
 () => {
   const LIMIT = 4000;
   const TEXT = /^(loading|compiling|rendering|fetching|please wait)\\b/i;
@@ -120,6 +122,17 @@ PROBE = """
       else if (element.shadowRoot) walk(element.shadowRoot);
     }
   };
+  if (document.body) walk(document);
+  return indicator;
+}
+"""
+
+PROBE = (
+    """
+() => {
+  const findIndicator = """
+    + FIND_LOADING_INDICATOR
+    + """;
   // A framework's error overlay is a final state: nothing behind it is worth waiting for.
   const overlay = !!document.querySelector(
     "vite-error-overlay, iframe#webpack-dev-server-client-overlay")
@@ -127,13 +140,14 @@ PROBE = """
       (portal) => portal.shadowRoot && portal.shadowRoot.querySelector("[data-nextjs-dialog]"));
   const clock = window.__previewMutationClock, timers = window.__previewTimers;
   const body = document.body;
-  if (body) walk(document);
+  const indicator = findIndicator();
   const media = body && body.querySelector("img, svg, canvas, video, picture, iframe");
   const text = body ? body.innerText.trim().length : 0;
   return { quietMs: clock ? performance.now() - clock.last : 1e9, content: text > 0 || !!media,
            timers: timers ? timers.size : 0, indicator, overlay };
 }
 """
+)
 
 RUN_TIMERS = "() => window.__previewRunTimers && window.__previewRunTimers()"
 

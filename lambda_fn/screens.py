@@ -75,6 +75,36 @@ ERROR_SCREEN = """
 """
 
 
+# Server and proxy answers that are not the app, whatever their status code (some proxies answer
+# 200): Express's "Cannot GET /", a bare 5xx body or title, sandboxes' "port is not open" pages,
+# Envoy's and similar proxies' one-liners. Only small pages: an app that mentions a bad gateway
+# in its text is still the app. A JS function expression (what it says, or null), the blank
+# judgement's negative evidence (dom.py).
+FIND_SERVER_ERROR_PAGE = """
+() => {
+  const body = document.body;
+  if (!body || body.getElementsByTagName("*").length > 40) return null;
+  const text = (body.innerText || "").trim();
+  if (text.length > 600) return null;
+  const SAYS = [
+    /^Cannot (GET|POST|PUT|DELETE|HEAD|PATCH) \\//,
+    /^(\\d{3}\\s*[-:]?\\s*)?(Bad Gateway|Service Unavailable|Gateway Time-?out)\\b/i,
+    /^(\\d{3}\\s*[-:]?\\s*)?(Internal Server Error|Not Found)\\b/i,
+    /^[45]\\d\\d$/,
+    /\\bport\\b.{0,40}\\bis not (open|running|listening|available)/i,
+    /\\bno (service|server|process) (is )?(running|listening) on port\\b/i,
+    /^(no healthy upstream|upstream connect error|upstream request timeout)/i,
+    /\\b(connection refused|ECONNREFUSED)\\b/i,
+  ];
+  const title = (document.title || "").trim();
+  for (const said of [text, title]) {
+    if (said && SAYS.some((pattern) => pattern.test(said))) return said.slice(0, 200);
+  }
+  return null;
+}
+"""
+
+
 class PageErrors:
     """The page's uncaught exceptions and console errors, the first few, each bounded."""
 

@@ -45,8 +45,16 @@ class StoredImage:
 BESIDE_TYPES = {"webp": "image/webp", "json": "application/json"}
 
 
-def object_key(job_id: str, stage: str, sha256: str, suffix: str = "png") -> str:
-    return f"screenshots/{job_id}/{stage}-{sha256[:KEY_HASH_CHARS]}.{suffix}"
+SCREENSHOTS_PREFIX = "screenshots/"
+# A stage's last discarded PNG, kept for tuning the blank judgement: never a snapshot URL, never
+# served by the CDN, expired by the bucket's lifecycle rule (infra/storage.py).
+DISCARDED_PREFIX = "discarded/"
+
+
+def object_key(
+    job_id: str, stage: str, sha256: str, suffix: str = "png", prefix: str = SCREENSHOTS_PREFIX
+) -> str:
+    return f"{prefix}{job_id}/{stage}-{sha256[:KEY_HASH_CHARS]}.{suffix}"
 
 
 def content_key(job_id: str, stage: str, png: bytes) -> tuple[str, str]:
@@ -73,6 +81,12 @@ class S3Store:
         self._put_once(key, png, "image/png")
         info = ImageInfo(key=key, sha256=sha256, bytes=len(png), width=width, height=height)
         return StoredImage(info=info, url=self.url(key))
+
+    def put_evidence(self, job_id: str, stage: str, png: bytes) -> str:
+        """Keep a discarded ``png`` under ``DISCARDED_PREFIX``; its key (not a URL: not served)."""
+        key = object_key(job_id, stage, hashlib.sha256(png).hexdigest(), prefix=DISCARDED_PREFIX)
+        self._put_once(key, png, "image/png")
+        return key
 
     def put_beside(self, image: ImageInfo, suffix: str, body: bytes) -> str:
         """Store ``body`` once beside ``image`` (same address, ``suffix`` from ``BESIDE_TYPES``)."""

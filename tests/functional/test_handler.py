@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import subprocess
 import sys
@@ -12,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from lambda_fn.emulator import LocalAws
 from lambda_fn.local_context import LocalContext
-from lambda_fn.storage import CACHE_CONTROL
+from lambda_fn.storage import CACHE_CONTROL, SCREENSHOTS_PREFIX
 from tests.functional.conftest import EVENTS, HandlerFactory, load_event
 from tests.pages import RICH_PAGE, WHITE_PAGE, PageServer
 
@@ -53,7 +55,7 @@ def test_envelope_as_sam_local_generate_event_writes_it_is_captured(
 
 def stored_objects(aws: LocalAws) -> list[dict[str, Any]]:
     """The stored screenshots (each has its thumbnail and record beside it)."""
-    listing = aws.client("s3").list_objects_v2(Bucket=aws.bucket)
+    listing = aws.client("s3").list_objects_v2(Bucket=aws.bucket, Prefix=SCREENSHOTS_PREFIX)
     return [item for item in listing.get("Contents", []) if item["Key"].endswith(".png")]
 
 
@@ -83,7 +85,7 @@ def test_capture_stores_one_immutable_object_and_publishes_the_result(
     assert published["detail"] == result
 
 
-def test_blank_page_is_discarded_and_nothing_is_written(
+def test_blank_page_is_discarded_and_only_its_evidence_is_kept_apart(
     load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
 ) -> None:
     module = load_handler()
@@ -94,6 +96,15 @@ def test_blank_page_is_discarded_and_nothing_is_written(
         None,
     )
     assert stored_objects(aws) == []
+    listing = aws.client("s3").list_objects_v2(Bucket=aws.bucket)["Contents"]
+    assert [item["Key"] for item in listing] == [result["evidence_key"]]
+    body = aws.client("s3").get_object(Bucket=aws.bucket, Key=result["evidence_key"])
+    png = body["Body"].read()
+    digest = hashlib.sha256(png).hexdigest()[:16]
+    assert result["evidence_key"] == f"discarded/{result['job_id']}/ready-{digest}.png"
+    image = Image.open(io.BytesIO(png)).convert("RGB")
+    assert image.size == (1280, 800)
+    assert image.getcolors() == [(1280 * 800, (255, 255, 255))]  # the white page it discarded
 
 
 def test_three_failed_stages_open_the_breaker_for_the_rest_of_the_build(

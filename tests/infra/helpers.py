@@ -37,6 +37,8 @@ CUSTOM_CONTEXT = {
     "triggerSource": "app-generator.pipeline",
     "resultEventBus": "screenshot-results",
     "screenshotExpirationDays": "90",
+    "discardedExpirationDays": "3",
+    "blankPolicy": "content-aware",
     "corsAllowedOrigins": "https://app.example.com,https://admin.example.com",
     "domainName": "shots.example.com",
     "certificateArn": CERTIFICATE_ARN,

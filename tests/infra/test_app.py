@@ -33,6 +33,7 @@ def test_defaults_are_design_md_defaults() -> None:
     assert tuning.blank_retry_delay_s == 2
     assert tuning.breaker_threshold == 3
     assert tuning.allowed_url_hosts == ()
+    assert tuning.blank_policy == "pixels"
 
 
 def test_deployment_defaults() -> None:
@@ -43,6 +44,7 @@ def test_deployment_defaults() -> None:
     assert (defaults.trigger_bus_name, defaults.result_bus_name) == ("default", "default")
     assert defaults.trigger_source == "build-pipeline"
     assert defaults.expiration_days is None
+    assert defaults.discarded_expiration_days == 7
     assert defaults.cors_allowed_origins == ()
     assert defaults.custom_domain is None
     assert defaults.alarm_topic_arn is None
@@ -80,6 +82,8 @@ def test_an_empty_value_means_the_default() -> None:
         ("blankMaxUniformFraction", "1.5"),
         ("blankMinBytes", True),
         ("screenshotExpirationDays", "-1"),
+        ("discardedExpirationDays", "0"),
+        ("blankPolicy", "smart"),
         ("allowedUrlHosts", "https://x.example.com"),
         ("allowedUrlHosts", "a_b.example.com"),
         ("allowedUrlHosts", "\u00e9t\u00e9.example.com"),

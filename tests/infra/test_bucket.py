@@ -71,19 +71,28 @@ def test_requests_without_tls_are_denied(template: Template) -> None:
     )
 
 
-def test_no_lifecycle_expiry_by_default(template: Template) -> None:
-    assert "LifecycleConfiguration" not in properties(template, BUCKET)
+def expiry_rule(rule_id: str, prefix: str, days: int) -> dict[str, object]:
+    return {
+        "Id": rule_id,
+        "Prefix": prefix,
+        "ExpirationInDays": days,
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        "Status": "Enabled",
+    }
 
 
-def test_lifecycle_expiry_follows_the_context_value(custom_template: Template) -> None:
+def test_by_default_screenshots_are_kept_and_discarded_captures_expire_after_7_days(
+    template: Template,
+) -> None:
+    assert properties(template, BUCKET)["LifecycleConfiguration"] == {
+        "Rules": [expiry_rule("ExpireDiscarded", "discarded/", 7)]
+    }
+
+
+def test_lifecycle_expiry_follows_the_context_values(custom_template: Template) -> None:
     assert properties(custom_template, BUCKET)["LifecycleConfiguration"] == {
         "Rules": [
-            {
-                "Id": "ExpireScreenshots",
-                "Prefix": "screenshots/",
-                "ExpirationInDays": 90,
-                "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
-                "Status": "Enabled",
-            }
+            expiry_rule("ExpireScreenshots", "screenshots/", 90),
+            expiry_rule("ExpireDiscarded", "discarded/", 3),
         ]
     }

@@ -177,3 +177,20 @@ def test_the_objects_content_type_reaches_the_viewer(template: Template) -> None
     headers = properties(template, HEADERS_POLICY)["ResponseHeadersPolicyConfig"]
     assert set(headers) == {"Name", "Comment", "SecurityHeadersConfig"}
     assert headers["SecurityHeadersConfig"]["ContentTypeOptions"] == {"Override": True}
+
+
+def test_the_distribution_may_not_read_discarded_captures(template: Template) -> None:
+    statements = properties(template, "AWS::S3::BucketPolicy")["PolicyDocument"]["Statement"]
+    denies = [
+        statement
+        for statement in statements
+        if statement["Effect"] == "Deny" and statement["Principal"] != {"AWS": "*"}
+    ]
+    assert denies == [
+        {
+            "Action": "s3:GetObject",
+            "Effect": "Deny",
+            "Principal": {"Service": "cloudfront.amazonaws.com"},
+            "Resource": {"Fn::Join": ["", [get_att("ScreenshotsBucket", "Arn"), "/discarded/*"]]},
+        }
+    ]

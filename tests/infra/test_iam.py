@@ -79,6 +79,11 @@ def test_the_role_policy_is_exactly_the_needed_grants(template: Template) -> Non
             "Resource": {"Fn::Join": ["", [get_att("ScreenshotsBucket", "Arn"), "/screenshots/*"]]},
         },
         {
+            "Action": "s3:PutObject",
+            "Effect": "Allow",
+            "Resource": {"Fn::Join": ["", [get_att("ScreenshotsBucket", "Arn"), "/discarded/*"]]},
+        },
+        {
             "Action": [
                 "dynamodb:DeleteItem",
                 "dynamodb:GetItem",

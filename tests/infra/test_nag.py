@@ -27,6 +27,7 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     ("Cdn/Distribution", "AwsSolutions-CFR4"),
     ("Capture/Role", "AwsSolutions-IAM5[Resource::*]"),
     ("Capture/Role", "AwsSolutions-IAM5[Resource::<ScreenshotsBucket.Arn>/screenshots/*]"),
+    ("Capture/Role", "AwsSolutions-IAM5[Resource::<ScreenshotsBucket.Arn>/discarded/*]"),
     ("Capture/Function", "Serverless-LambdaDLQ"),
     *(("Capture/DeadLetterQueue", rule) for rule in DLQ_REASON_RULES),
     *(("Trigger/DeadLetterQueue", rule) for rule in DLQ_REASON_RULES),

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageDraw, PngImagePlugin
 
-from lambda_fn.blank import CONTENT_MIN_TEXT, BlankPolicy, DomEvidence, judge
+from lambda_fn.blank import MIN_STRUCTURE_TILES, BlankPolicy, DomEvidence, judge
 
 WHITE = (255, 255, 255)
-NO_CONTENT = DomEvidence(text_length=0, visible_elements=0, images_loaded=0, images_total=0)
-CONTENT = DomEvidence(text_length=500, visible_elements=40, images_loaded=3, images_total=3)
 
 
 def encode(image: Image.Image, pnginfo: PngImagePlugin.PngInfo | None = None) -> bytes:
@@ -167,15 +166,30 @@ def test_reported_max_stddev_is_the_largest_rgb_channel_deviation(image: Image.I
 
 dom_evidence = st.builds(
     DomEvidence,
-    text_length=st.integers(0, CONTENT_MIN_TEXT - 1) | st.integers(CONTENT_MIN_TEXT, 2000),
+    text_length=st.sampled_from([0, 0, 5, 500]),
     visible_elements=st.integers(0, 50),
     images_loaded=st.sampled_from([0, 0, 0, 1, 2]),
     images_total=st.integers(0, 3),
+    controls=st.sampled_from([0, 0, 1, 3]),
+    painted_boxes=st.sampled_from([0, 0, 1, 9]),
+    graphics=st.sampled_from([0, 0, 1]),
+    endless_animations=st.sampled_from([0, 0, 0, 1]),
+    loading_indicator=st.sampled_from([None, None, None, "class:spinner"]),
+    server_error=st.sampled_from([None, None, None, "Cannot GET /"]),
+    empty_root=st.sampled_from([False, False, False, True]),
 )
 
 
-def shows_content(dom: DomEvidence) -> bool:
-    return dom.text_length >= CONTENT_MIN_TEXT or dom.images_loaded > 0
+def white_with_marks(*boxes: tuple[int, int, int, int], outline: bool = False) -> bytes:
+    """A white 1280x800 PNG with dark rectangles (or their 3-pixel outlines) at ``boxes``."""
+    image = Image.new("RGB", (1280, 800), WHITE)
+    draw = ImageDraw.Draw(image)
+    for box in boxes:
+        if outline:
+            draw.rectangle(box, outline=(40, 40, 40), width=3)
+        else:
+            draw.rectangle(box, fill=(40, 40, 40))
+    return encode(image)
 
 
 @st.composite
@@ -192,18 +206,23 @@ def judged_cases(draw: st.DrawFn) -> tuple[bytes, int, float]:
     return png, min_bytes, max_fraction
 
 
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(judged_cases(), dom_evidence)
-def test_content_aware_policy_overrules_only_uniform_pixels_and_only_on_dom_content(
+def test_content_aware_policy_keeps_a_blank_capture_only_on_its_recorded_evidence(
     case: tuple[bytes, int, float], dom: DomEvidence
 ) -> None:
     png, min_bytes, max_fraction = case
     pixels = judge(png, BlankPolicy(min_bytes, max_fraction))
     aware = judge(png, BlankPolicy(min_bytes, max_fraction, content_aware=True), dom)
-    if pixels.failed_check == "uniform_pixels" and shows_content(dom):
-        assert (aware.blank, aware.failed_check) == (False, None)
-    else:
-        assert (aware.blank, aware.failed_check) == (pixels.blank, pixels.failed_check)
+    if not pixels.blank:
+        assert aware == pixels
+        return
+    assert aware.evidence is not None
+    assert aware.evidence.negative == dom.negative()
+    assert aware.evidence.positive == dom.positive()
+    kept = bool(dom.positive()) and not dom.negative() and aware.evidence.has_structure()
+    assert aware.blank is not kept
+    assert aware.failed_check == (None if kept else pixels.failed_check)
 
 
 @settings(max_examples=100, deadline=None)
@@ -224,29 +243,85 @@ def test_default_policy_ignores_dom_evidence(
     png, min_bytes, max_fraction = case
     policy = BlankPolicy(min_bytes, max_fraction)
     assert judge(png, policy, dom) == judge(png, policy, None)
+    assert judge(png, policy, dom).evidence is None
 
 
-def test_content_aware_policy_keeps_a_uniform_page_without_content_blank() -> None:
-    png = mostly_white_100x100(9900)
-    policy = BlankPolicy(min_bytes=0, content_aware=True)
-    assert judge(png, policy, NO_CONTENT).failed_check == "uniform_pixels"
-    assert judge(png, policy, CONTENT).failed_check is None
+APP = DomEvidence(
+    text_length=12, visible_elements=6, images_loaded=0, images_total=0, controls=2, painted_boxes=3
+)
+AWARE = BlankPolicy(content_aware=True)
 
 
-def test_content_aware_policy_never_overrules_file_too_small() -> None:
-    png = encode(Image.new("RGB", (1280, 800), WHITE))
-    policy = BlankPolicy(content_aware=True)
-    assert judge(png, policy, CONTENT).failed_check == "file_too_small"
+def test_sparse_ui_with_two_separate_marks_is_kept_and_its_evidence_recorded() -> None:
+    png = white_with_marks((100, 100, 300, 140), (600, 500, 660, 540))
+    assert judge(png, BlankPolicy()).blank
+    judgement = judge(png, AWARE, APP)
+    assert (judgement.blank, judgement.failed_check) == (False, None)
+    assert judgement.evidence is not None
+    assert judgement.evidence.structure_clusters == 2
+    assert judgement.evidence.positive == ("controls", "painted_boxes", "text")
+
+
+def test_a_lone_small_mark_is_not_structure_even_with_dom_content() -> None:
+    png = white_with_marks((620, 380, 660, 420), outline=True)  # a spinner-sized ring
+    judgement = judge(png, AWARE, APP)
+    assert judgement.blank
+    assert judgement.evidence is not None
+    assert judgement.evidence.structure_clusters == 1
+    assert judgement.evidence.structure_tiles < MIN_STRUCTURE_TILES
+
+
+def test_a_hairline_across_the_page_occupies_no_tile() -> None:
+    image = Image.new("RGB", (1280, 800), WHITE)
+    ImageDraw.Draw(image).line((0, 56, 1279, 56), fill=(200, 200, 200))
+    judgement = judge(encode(image), AWARE, APP)
+    assert judgement.blank
+    assert judgement.evidence is not None
+    assert judgement.evidence.structure_tiles == 0
+
+
+def test_one_large_cluster_is_structure() -> None:
+    png = white_with_marks((100, 100, 200, 160))  # 7 x 4 tiles at least, all touching
+    judgement = judge(png, AWARE, APP)
+    assert judgement.evidence is not None
+    assert judgement.evidence.structure_clusters == 1
+    assert judgement.evidence.structure_tiles >= MIN_STRUCTURE_TILES
+    assert not judgement.blank
 
 
 @pytest.mark.parametrize(
-    ("text_length", "images_loaded", "expected"),
-    [(39, 0, False), (40, 0, True), (0, 1, True), (0, 0, False)],
+    "negative",
+    [
+        {"loading_indicator": "class:spinner"},
+        {"server_error": "502 Bad Gateway"},
+        {"empty_root": True},
+    ],
 )
-def test_dom_shows_content_from_40_characters_of_text_or_one_loaded_image(
-    text_length: int, images_loaded: int, expected: bool
-) -> None:
-    dom = DomEvidence(
-        text_length=text_length, visible_elements=5, images_loaded=images_loaded, images_total=2
-    )
-    assert dom.shows_content() is expected
+def test_negative_evidence_overrules_an_app_like_page(negative: dict[str, object]) -> None:
+    png = white_with_marks((100, 100, 300, 140), (600, 500, 660, 540))
+    judgement = judge(png, AWARE, replace(APP, **negative))  # type: ignore[arg-type]
+    assert judgement.blank
+    assert judgement.failed_check == judge(png, BlankPolicy()).failed_check
+    assert judgement.evidence is not None
+    assert judgement.evidence.negative
+
+
+def test_an_endless_animation_is_negative_only_without_controls_or_text() -> None:
+    alone = DomEvidence(0, 1, 0, 0, painted_boxes=1, endless_animations=1)
+    assert alone.negative() == ("lone_animation",)
+    assert replace(alone, controls=1).negative() == ()
+    assert replace(alone, text_length=4).negative() == ()
+
+
+def test_content_aware_policy_may_overrule_file_too_small_on_evidence() -> None:
+    png = white_with_marks((100, 100, 300, 104), (600, 500, 602, 540), outline=True)
+    assert len(png) < 5120
+    assert judge(png, AWARE, APP).failed_check is None
+    assert judge(png, AWARE, replace(APP, controls=0, painted_boxes=0, text_length=0)).blank
+
+
+def test_white_page_stays_blank_under_the_content_aware_policy() -> None:
+    png = encode(Image.new("RGB", (1280, 800), WHITE))
+    empty = DomEvidence(text_length=0, visible_elements=0, images_loaded=0, images_total=0)
+    judgement = judge(png, AWARE, empty)
+    assert (judgement.blank, judgement.failed_check) == (True, "file_too_small")
