@@ -148,14 +148,20 @@ def test_nothing_the_browser_links_is_missing(function: engine.LambdaContainer) 
     assert "not found" not in linked, linked
 
 
-def test_blank_page_is_discarded_and_nothing_is_stored(
+def test_blank_page_is_discarded_and_only_its_evidence_is_kept(
     function: engine.LambdaContainer, aws: LocalAws, site: PageServer
 ) -> None:
     before = stored_keys(aws)
     result = function.invoke(event(site.page("/white", WHITE_PAGE)))
     assert result["status"] == "discarded", result
     assert (result["snapshot_url"], result["image"]) == (None, None)
-    assert stored_keys(aws) == before
+    evidence = result["evidence_key"]
+    assert evidence.startswith(f"discarded/{result['job_id']}/ready-"), result
+    assert stored_keys(aws) - before == {evidence}  # nothing under screenshots/
+    body = aws.client("s3").get_object(Bucket=aws.bucket, Key=evidence)["Body"].read()
+    pixels = np.asarray(Image.open(io.BytesIO(body)).convert("RGB"))
+    assert pixels.shape == (800, 1280, 3)
+    assert (pixels == 255).all()  # the white page itself, kept for whoever tunes the policy
 
 
 def test_invalid_event_is_rejected(function: engine.LambdaContainer, site: PageServer) -> None:
