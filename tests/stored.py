@@ -11,7 +11,7 @@ from lambda_fn.emulator import LocalAws
 
 def assert_nothing_lost(aws: LocalAws, results: list[dict[str, Any]]) -> None:
     """Every captured result's object is stored with its SHA-256; nothing else is stored but
-    the thumbnail and record beside each."""
+    the thumbnail and record beside each, and the evidence PNG a discarded result names."""
     s3 = aws.client("s3")
     captured = [result for result in results if result["status"] == "captured"]
     for result in captured:
@@ -22,10 +22,15 @@ def assert_nothing_lost(aws: LocalAws, results: list[dict[str, Any]]) -> None:
         assert base64.b64decode(head["ChecksumSHA256"]) == hashlib.sha256(body).digest()
         assert result["snapshot_url"] == f"https://{aws.cdn_domain}/{key}"
     stems = {result["image"]["key"].removesuffix(".png") for result in captured}
-    assert stored_keys(aws) == {f"{stem}.{suffix}" for stem in stems for suffix in STORED_SUFFIXES}
+    expected = {f"{stem}.{suffix}" for stem in stems for suffix in STORED_SUFFIXES}
     for result in results:
         if result["status"] != "captured":
             assert (result["snapshot_url"], result["image"]) == (None, None)
+        if result.get("evidence_key"):  # a discarded stage's last PNG, kept for tuning
+            assert result["status"] == "discarded", result
+            assert result["evidence_key"].startswith(f"discarded/{result['job_id']}/")
+            expected.add(result["evidence_key"])
+    assert stored_keys(aws) == expected
 
 
 STORED_SUFFIXES = ("png", "webp", "json")
