@@ -6,6 +6,7 @@ import json
 from io import BytesIO
 from typing import Any
 
+import pytest
 from PIL import Image
 
 from lambda_fn.emulator import LocalAws
@@ -78,40 +79,37 @@ def test_unchanged_page_diffs_to_zero(
     assert second["diff"]["regions"] == []
 
 
-def test_missing_previous_screenshot_leaves_diff_null(
-    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
+def small_png() -> bytes:
+    picture = BytesIO()
+    Image.new("RGB", (640, 400), "white").save(picture, format="PNG")
+    return picture.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("previous", "reason"),
+    [
+        (None, "previous_unreadable"),  # deleted
+        (b"\x89PNG not really", "corrupt_previous"),
+        (small_png(), "size_mismatch"),
+    ],
+)
+def test_bad_previous_screenshot_leaves_diff_null_and_the_capture_stored(
+    load_handler: HandlerFactory,
+    aws: LocalAws,
+    pages: PageServer,
+    previous: bytes | None,
+    reason: str,
 ) -> None:
     module = load_handler()
     first = capture(module, pages, "checks", RICH_PAGE)
-    aws.client("s3").delete_object(Bucket=aws.bucket, Key=first["image"]["key"])
+    s3, key = aws.client("s3"), first["image"]["key"]
+    if previous is None:
+        s3.delete_object(Bucket=aws.bucket, Key=key)
+    else:
+        s3.put_object(Bucket=aws.bucket, Key=key, Body=previous)
     second = capture(module, pages, "ready", CHANGED_PAGE)
     assert second["diff"] is None
-    assert second["diff_reason"] == "previous_unreadable"
-
-
-def test_corrupt_previous_screenshot_leaves_diff_null(
-    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
-) -> None:
-    module = load_handler()
-    first = capture(module, pages, "checks", RICH_PAGE)
-    s3 = aws.client("s3")
-    s3.put_object(Bucket=aws.bucket, Key=first["image"]["key"], Body=b"\x89PNG not really")
-    second = capture(module, pages, "ready", CHANGED_PAGE)
-    assert second["diff"] is None
-    assert second["diff_reason"] == "corrupt_previous"
-
-
-def test_differently_sized_previous_screenshot_leaves_diff_null(
-    load_handler: HandlerFactory, aws: LocalAws, pages: PageServer
-) -> None:
-    module = load_handler()
-    first = capture(module, pages, "checks", RICH_PAGE)
-    small = BytesIO()
-    Image.new("RGB", (640, 400), "white").save(small, format="PNG")
-    aws.client("s3").put_object(Bucket=aws.bucket, Key=first["image"]["key"], Body=small.getvalue())
-    second = capture(module, pages, "ready", CHANGED_PAGE)
-    assert second["diff"] is None
-    assert second["diff_reason"] == "size_mismatch"
+    assert second["diff_reason"] == reason
     assert second["snapshot_url"] is not None
     assert second["thumbnail_url"] is not None
 
