@@ -6,8 +6,10 @@ Run: PYTHONPATH=. .venv/bin/python benchmarks/timeline.py [--runs N] [--rounds N
 
 In-process: the benchmark pages are screenshotted at 1280x800 by the headless shell, twice each
 (the second render is the "re-rendered identical" case) and once with a block inserted (a changed
-stage); per pair, ``Timeline.prepare``'s work (decode once, ``compare``, ``thumbnail``) and the
-``record``. Accuracy: solid rectangles of known area painted on the screenshots.
+stage); per pair, the timeline's ``prepare`` after the judgement (``compare`` of the decoded pair,
+``thumbnail``) and the ``record``, and apart from it the previous PNG's decode, which
+``Timeline.recall`` does while the page loads. Accuracy: solid rectangles of known area painted on
+the screenshots.
 
 End to end: the real service (warm, local AWS emulator, pages on loopback) captures each page at
 ``checks`` and a changed version at ``ready``, with the timeline and without it, side by side in
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
 import io
 import json
@@ -36,12 +39,13 @@ from playwright.async_api import async_playwright
 
 from lambda_fn.browser import find_executable
 from lambda_fn.config import Settings
-from lambda_fn.diff import FRACTION_ERROR, compare, decode
+from lambda_fn.diff import FRACTION_ERROR, Picture, compare, decode
 from lambda_fn.local_context import LocalContext
 from lambda_fn.observability import logger
 from lambda_fn.record import record
 from lambda_fn.service import Service
 from lambda_fn.thumbnail import thumbnail
+from lambda_fn.timeline import Baseline, Recalled, prepare
 
 
 async def screenshots(base_url: str) -> list[tuple[bytes, bytes, bytes]]:
@@ -61,39 +65,46 @@ async def screenshots(base_url: str) -> list[tuple[bytes, bytes, bytes]]:
     return shots
 
 
-def timeline_ms(previous: bytes, current: bytes) -> float:
+def timeline_ms(previous: bytes, current: bytes) -> tuple[float, float]:
+    """What the timeline adds after the PNG is decoded for its judgement (``prepare``: the diff
+    and thumbnail; and the record), and what ``Timeline.recall`` does with the previous PNG
+    while the page loads (decoded, ready to compare): ms each."""
     started = time.perf_counter()
-    pixels = decode(current, "current")
-    comparison = compare(previous, current, pixels)
-    thumbnail(pixels)
-    body = {"status": "captured", "diff": {"changed_fraction": comparison.changed_fraction}}
-    record(body, browser="HeadlessChrome")
-    return (time.perf_counter() - started) * 1000
+    recalled = Recalled(Baseline("previous", "checks", Picture.of(previous)), None)
+    recall_ms = (time.perf_counter() - started) * 1000
+    pixels = decode(current, "current")  # the judgement's, done with or without the timeline
+    started = time.perf_counter()
+    draft = prepare(recalled, "job", "ready", current, pixels)
+    record({"status": "captured", "diff": draft.diff}, browser="HeadlessChrome")
+    return (time.perf_counter() - started) * 1000, recall_ms
 
 
 def sampling_ratio(previous: bytes, current: bytes, runs: int) -> dict[str, float]:
-    """``compare`` with the exact test everywhere and with the default sample, alternating: p50 ms,
-    their ratio and the fractions."""
-    pixels = decode(current, "current")
+    """``compare`` of the decoded pair with the exact test everywhere and with the default
+    sample, alternating: p50 ms, their ratio and the fractions."""
+    old, new = Picture.of(previous), Picture.of(current)
     times: dict[float, list[float]] = {0.0: [], FRACTION_ERROR: []}
     for number in range(runs):
         for tolerance in sorted(times, reverse=bool(number % 2)):
             started = time.perf_counter()
-            compare(previous, current, pixels, tolerance=tolerance)
+            compare(old, new, tolerance=tolerance)
             times[tolerance].append((time.perf_counter() - started) * 1000)
     exact, sampled = (statistics.median(times[t]) for t in (0.0, FRACTION_ERROR))
     return {
         "exact_ms_p50": round(exact, 1),
         "sampled_ms_p50": round(sampled, 1),
         "ratio": round(sampled / exact, 3),
-        "exact_fraction": compare(previous, current, pixels, tolerance=0.0).changed_fraction,
-        "sampled_fraction": compare(previous, current, pixels).changed_fraction,
+        "exact_fraction": compare(old, new, tolerance=0.0).changed_fraction,
+        "sampled_fraction": compare(old, new).changed_fraction,
     }
 
 
 def end_to_end(remote: Remote, rounds: int) -> dict[str, object]:
     """Wall time of the ``ready`` capture (changed page, diffed) with and without the timeline."""
     walls: dict[str, list[float]] = {"with": [], "without": []}
+    phases: dict[str, collections.defaultdict[str, list[float]]] = {
+        name: collections.defaultdict(list) for name in walls
+    }
     added: list[float] = []
     with (
         Path(os.devnull).open("w") as devnull,
@@ -120,6 +131,8 @@ def end_to_end(remote: Remote, rounds: int) -> dict[str, object]:
                             added.append(timings["timeline_wait"] + timings["beside"])
                         if number:
                             walls[name].append(wall)
+                            for phase, ms in result["timings_ms"].items():  # type: ignore[attr-defined]
+                                phases[name][phase].append(ms)
         finally:
             on.close()
     p50 = {name: statistics.median(values) for name, values in walls.items()}
@@ -129,6 +142,10 @@ def end_to_end(remote: Remote, rounds: int) -> dict[str, object]:
         "added_ms_p50": round(p50["with"] - p50["without"], 1),
         "waited_past_upload_plus_beside_ms_p50": statistics.median(added),
         "captures_per_variant": len(walls["with"]),
+        "phases_ms_p50": {
+            name: {phase: statistics.median(values) for phase, values in by_phase.items()}
+            for name, by_phase in phases.items()
+        },
     }
 
 
@@ -177,14 +194,17 @@ def main() -> None:
 def measure(shots: list[tuple[bytes, bytes, bytes]], runs: int) -> dict[str, object]:
     """In-process: time added per pair, fractions, accuracy on painted rectangles, sizes."""
     cases = {"identical bytes": [], "re-rendered": [], "changed": []}  # type: dict[str, list[float]]
+    recall: list[float] = []
     fractions = {"re-rendered": [], "changed": []}  # type: dict[str, list[float]]
     by_page: dict[str, float] = {}
     exact_vs_sampled: dict[str, dict[str, float]] = {}
     for page, (first, again, changed) in zip(CONTENT_PAGES, shots, strict=True):
         for _ in range(runs):
-            cases["identical bytes"].append(timeline_ms(first, first))
-            cases["re-rendered"].append(timeline_ms(first, again))
-            cases["changed"].append(timeline_ms(first, changed))
+            for name, current in (("identical bytes", first), ("re-rendered", again)):
+                cases[name].append(timeline_ms(first, current)[0])
+            added, decoded = timeline_ms(first, changed)
+            cases["changed"].append(added)
+            recall.append(decoded)
         by_page[page.name] = round(statistics.median(cases["changed"][-runs:]), 1)
         exact_vs_sampled[page.name] = sampling_ratio(first, changed, runs)
         fractions["re-rendered"].append(compare(first, again).changed_fraction)
@@ -199,6 +219,7 @@ def measure(shots: list[tuple[bytes, bytes, bytes]], runs: int) -> dict[str, obj
     return {
         "added_ms_p50": {k: round(statistics.median(v), 1) for k, v in cases.items()},
         "added_ms_p95": {k: round(statistics.quantiles(v, n=20)[18], 1) for k, v in cases.items()},
+        "recall_decode_ms_p50_off_the_path": round(statistics.median(recall), 1),
         "changed_ms_p50_by_page": by_page,
         "changed_compare_exact_vs_sampled": exact_vs_sampled,
         "changed_fraction": fractions,

@@ -117,9 +117,17 @@ class Judgement:
     evidence: ContentEvidence | None = None  # content-aware policy, captures a tier failed only
 
 
-def judge(png: bytes, policy: BlankPolicy, dom: DomEvidence | None = None) -> Judgement:
-    """Judge ``png``; every score is computed even when tier 1 already decides, as evidence."""
-    rgba = decode_rgba(png)
+def judge(
+    png: bytes,
+    policy: BlankPolicy,
+    dom: DomEvidence | None = None,
+    *,
+    rgba: npt.NDArray[np.uint8] | None = None,
+) -> Judgement:
+    """Judge ``png`` (``rgba``: already decoded); every score is computed even when tier 1
+    already decides, as evidence."""
+    if rgba is None:
+        rgba = decode_rgba(png)
     height, width = rgba.shape[:2]
     histogram = Image.frombuffer("RGBA", (width, height), rgba, "raw", "RGBA", 0, 1).histogram()
     colour, count = dominant_colour(rgba, histogram)

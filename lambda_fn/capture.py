@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from lambda_fn.blank import BlankPolicy, Judgement, judge
+from lambda_fn.blank import BlankPolicy, Judgement, decode_rgba, judge
 from lambda_fn.browser import Chromium, Shot
 from lambda_fn.config import Settings
+from lambda_fn.diff import Pixels
 from lambda_fn.egress import Connector, EgressProxy, open_tcp
 from lambda_fn.errors import CaptureError, StorageError, UrlBlockedError
 from lambda_fn.events import AttemptRecord, CaptureRequest, CaptureResult
@@ -31,7 +32,7 @@ from lambda_fn.guard import (
 )
 from lambda_fn.observability import logger
 from lambda_fn.storage import UPLOAD_RESERVE_S, StoredImage
-from lambda_fn.timeline import Draft, Timeline
+from lambda_fn.timeline import Draft, Recalled, Timeline, prepare
 from lambda_fn.timing import PhaseTimer
 
 MAX_ATTEMPTS = 2
@@ -90,6 +91,7 @@ class Plan:
     store: Store | None
     timeline: Timeline | None
     network: Network
+    recalled: asyncio.Future[Recalled] | None  # the job's previous capture, read meanwhile
 
 
 SYSTEM_NETWORK = Network()
@@ -128,11 +130,21 @@ async def capture(
     except UrlBlockedError as exc:
         log_failure(exc.reason, "guard", 0, str(exc))
         return Outcome(result=replace(base, status="rejected", reason=exc.reason), png=None)
-    plan = Plan(request, checked.url, settings, policy, chromium, store, timeline, network)
+    # The previous capture is read and decoded while the page loads, off the path to the result.
+    recalled = None
+    if timeline is not None and store is not None:
+        recalled = asyncio.ensure_future(asyncio.to_thread(timeline.recall, request.job_id))
+    plan = Plan(
+        request, checked.url, settings, policy, chromium, store, timeline, network, recalled
+    )
     stage_deadline = started + MAX_ATTEMPTS * settings.attempt_budget_s
     if deadline is not None:
         stage_deadline = min(stage_deadline, deadline)
-    return await run_attempts(plan, base, started, stage_deadline)
+    try:
+        return await run_attempts(plan, base, started, stage_deadline)
+    finally:
+        if recalled is not None:
+            recalled.cancel()  # not wanted once nothing was stored; a no-op once it is done
 
 
 async def run_attempts(
@@ -263,11 +275,22 @@ async def run_attempt(plan: Plan, attempt: Attempt, deadline: float, *, final: b
                 transient=True,
             )
         with timer.phase("judgement"):
+            pixels = await asyncio.to_thread(decode_rgba, attempt.shot.png)
+            # The timeline's diff and thumbnail are worked out meanwhile, in a thread of their
+            # own, and wanted only if the PNG is stored.
+            drafting = start_draft(plan, attempt.shot.png, pixels)
             attempt.judgement = await asyncio.to_thread(
-                judge, attempt.shot.png, blank_policy(plan.settings), attempt.shot.dom
+                judge,
+                attempt.shot.png,
+                blank_policy(plan.settings),
+                attempt.shot.dom,
+                rgba=pixels,
             )
-        if not attempt.judgement.blank and plan.store is not None:
-            await upload(plan, attempt, deadline)
+        if attempt.judgement.blank or plan.store is None:
+            if drafting is not None:
+                drafting.cancel()
+            return
+        await upload(plan, attempt, deadline, drafting)
 
 
 def preview_destination(url: str) -> tuple[str, int]:
@@ -277,10 +300,21 @@ def preview_destination(url: str) -> tuple[str, int]:
     return host.lower(), port
 
 
-async def upload(plan: Plan, attempt: Attempt, deadline: float) -> None:
+def start_draft(plan: Plan, png: bytes, pixels: Pixels) -> asyncio.Future[Draft] | None:
+    if plan.recalled is None:
+        return None
+    request = plan.request
+    return asyncio.ensure_future(draft(plan.recalled, request.job_id, request.stage, png, pixels))
+
+
+async def upload(
+    plan: Plan, attempt: Attempt, deadline: float, drafting: asyncio.Future[Draft] | None
+) -> None:
     # Started only with UPLOAD_RESERVE_S left, the upload ends inside the attempt's budget (the
     # S3 client's own timeouts bound it), so a deadline never abandons a half-made write.
     if deadline - time.monotonic() < UPLOAD_RESERVE_S:
+        if drafting is not None:
+            drafting.cancel()
         raise CaptureError(
             "no time left to upload", reason="budget_exhausted", phase="upload", transient=False
         )
@@ -288,12 +322,6 @@ async def upload(plan: Plan, attempt: Attempt, deadline: float) -> None:
     assert attempt.shot is not None
     assert attempt.judgement is not None
     job_id, stage, png = plan.request.job_id, plan.request.stage, attempt.shot.png
-    # The timeline's diff and thumbnail are worked out meanwhile, in a thread of their own.
-    drafting = None
-    if plan.timeline is not None:
-        drafting = asyncio.ensure_future(
-            asyncio.to_thread(plan.timeline.prepare, job_id, stage, png)
-        )
     try:
         with attempt.timer.phase("upload"):
             attempt.stored = await asyncio.to_thread(
@@ -308,6 +336,12 @@ async def upload(plan: Plan, attempt: Attempt, deadline: float) -> None:
         if drafting is not None:
             with attempt.timer.phase("timeline_wait"):  # what the timeline adds past the upload
                 attempt.draft = await drafting
+
+
+async def draft(
+    recalled: asyncio.Future[Recalled], job_id: str, stage: str, png: bytes, pixels: Pixels
+) -> Draft:
+    return await asyncio.to_thread(prepare, await recalled, job_id, stage, png, pixels)
 
 
 def finish(base: CaptureResult, attempt: Attempt, started: float, **changes: object) -> Outcome:

@@ -20,8 +20,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pyspng
 from PIL import Image
+
+from lambda_fn.blank import decode_rgba
 
 # pixelmatch's default threshold 0.1 on its maximum YIQ distance 35215 (for 0-255 channels).
 MAX_YIQ_DELTA = 35215.0
@@ -90,41 +91,40 @@ class Changes:
 
 
 def compare(
-    previous: bytes,
-    current: bytes,
-    current_rgba: Pixels | None = None,
-    *,
-    tolerance: float = FRACTION_ERROR,
+    previous: bytes | Picture, current: bytes | Picture, *, tolerance: float = FRACTION_ERROR
 ) -> Comparison:
-    """Compare two PNGs (``current_rgba``: ``current`` already decoded; ``tolerance``: the sampled
-    share's error bound on the fraction, 0 for the exact test everywhere); ``DiffError`` when either
-    cannot be decoded or their sizes differ."""
-    if previous == current:
+    """Compare two PNGs, each as bytes or already a ``Picture`` (``tolerance``: the sampled
+    share's error bound on the fraction, 0 for the exact test everywhere); ``DiffError`` when
+    either cannot be decoded or their sizes differ."""
+    if _png(previous) == _png(current):
         return Comparison(changed_fraction=0.0, regions=[], phash_distance=0)
-    old = decode(previous, "previous")
-    new = decode(current, "current") if current_rgba is None else current_rgba
-    if old.shape != new.shape:
+    old = previous if isinstance(previous, Picture) else Picture.of(previous, which="previous")
+    new = current if isinstance(current, Picture) else Picture.of(current)
+    if old.rgba.shape != new.rgba.shape:
+        height, width = old.rgba.shape[:2]
         raise DiffError(
-            f"sizes differ: {old.shape[1]}x{old.shape[0]} vs {new.shape[1]}x{new.shape[0]}",
+            f"sizes differ: {width}x{height} vs {new.rgba.shape[1]}x{new.rgba.shape[0]}",
             reason="size_mismatch",
         )
-    old_luma, new_luma = luma(old), luma(new)
-    found = changes(old, new, old_luma, new_luma, tolerance)
+    found = changes(old, new, tolerance)
     return Comparison(
         changed_fraction=round(found.count / found.cover.size, 4),
         regions=merge_regions(regions_of(found.cover)),
-        phash_distance=int(np.count_nonzero(phash(old_luma) != phash(new_luma))),
+        phash_distance=int(np.count_nonzero(old.phash != new.phash)),
     )
+
+
+def _png(image: bytes | Picture) -> bytes:
+    return image.png if isinstance(image, Picture) else image
 
 
 def decode(png: bytes, which: str) -> Pixels:
     """``png`` as a height x width x 4 RGBA array; ``DiffError`` (``corrupt_<which>``) if it is not
     a PNG."""
     try:
-        rgba: Pixels = pyspng.load(png, format="RGBA")
+        return decode_rgba(png)
     except Exception as exc:  # pyspng raises plain RuntimeError/ValueError on bad data
         raise DiffError(f"{which} PNG does not decode: {exc}", reason=f"corrupt_{which}") from exc
-    return rgba
 
 
 def luma(rgba: Pixels) -> Grey:
@@ -169,9 +169,34 @@ class _Flat:
         return cls(words.reshape(-1), luma.reshape(-1), words.shape[1])
 
 
-def changes(
-    old: Pixels, new: Pixels, old_luma: Grey, new_luma: Grey, tolerance: float = FRACTION_ERROR
-) -> Changes:
+@dataclass(frozen=True, slots=True)
+class Picture:
+    """A decoded screenshot and what comparing it needs, worked out once: its luma, the luma
+    bounds beyond which a pixel of the other image cannot match any pixel within ``SHIFT_PX``
+    here, the padded flat form for the exact test and its perceptual hash."""
+
+    png: bytes
+    rgba: Pixels
+    luma: Grey
+    floor: Grey
+    ceiling: Grey
+    flat: _Flat
+    phash: npt.NDArray[np.bool_]
+
+    @classmethod
+    def of(cls, png: bytes, rgba: Pixels | None = None, *, which: str = "current") -> Picture:
+        """``png`` (``rgba``: already decoded); ``DiffError`` (``corrupt_<which>``) if it is
+        not a PNG."""
+        pixels = decode(png, which) if rgba is None else rgba
+        grey = luma(pixels)
+        low, high = _neighbourhood_range(grey)
+        # In 8 bits: a bound that would leave 0-255 is clamped to it, where nothing lies beyond.
+        floor = np.maximum(low, LUMA_REACH) - LUMA_REACH
+        ceiling = np.minimum(high, 255 - LUMA_REACH) + LUMA_REACH
+        return cls(png, pixels, grey, floor, ceiling, _Flat.of(pixels, grey), phash(grey))
+
+
+def changes(old: Picture, new: Picture, tolerance: float = FRACTION_ERROR) -> Changes:
     """Pixels that changed, tolerant of anti-aliasing and shifts of up to ``SHIFT_PX``.
 
     Cheapest first: equal RGBA words are unchanged; a pixel whose luma lies farther than
@@ -179,15 +204,15 @@ def changes(
     neighbour can be within the threshold), in whole-array passes; the rest get the exact
     neighbourhood test (all of them in cells with no sure change, a sample in the others).
     """
-    direct: Mask = old.view(np.uint32)[..., 0] != new.view(np.uint32)[..., 0]
+    direct: Mask = old.rgba.view(np.uint32)[..., 0] != new.rgba.view(np.uint32)[..., 0]
     if not direct.any():
         return Changes(0.0, direct, 0)
-    cover: Mask = direct & (_beyond(new_luma, old_luma) | _beyond(old_luma, new_luma))
+    cover: Mask = direct & (_beyond(new.luma, old) | _beyond(old.luma, new))
     ys, xs = np.nonzero(direct & ~cover)
     count = float(np.count_nonzero(cover))
     if ys.size == 0:
         return Changes(count, cover, 0)
-    before, after = _Flat.of(old, old_luma), _Flat.of(new, new_luma)
+    before, after = old.flat, new.flat
     at = (ys + SHIFT_PX) * before.width + xs + SHIFT_PX
     # A probe of the pixels in open cells (no sure change yet) settles most changed cells cheaply.
     cells = _cells(cover)
@@ -237,15 +262,9 @@ def _changed(at: npt.NDArray[np.intp], before: _Flat, after: _Flat) -> Mask:
     return out
 
 
-def _beyond(grey: Grey, other: Grey) -> Mask:
-    """Where ``grey`` lies more than ``LUMA_REACH`` outside ``other``'s neighbourhood range (in
-    8 bits: a bound that would leave 0-255 is clamped to it, where nothing can lie beyond)."""
-    low, high = _neighbourhood_range(other)
-    np.minimum(high, 255 - LUMA_REACH, out=high)
-    high += LUMA_REACH
-    np.maximum(low, LUMA_REACH, out=low)
-    low -= LUMA_REACH
-    out: Mask = (grey > high) | (grey < low)
+def _beyond(grey: Grey, other: Picture) -> Mask:
+    """Where ``grey`` lies more than ``LUMA_REACH`` outside ``other``'s neighbourhood range."""
+    out: Mask = (grey > other.ceiling) | (grey < other.floor)
     return out
 
 

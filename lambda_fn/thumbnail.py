@@ -10,6 +10,8 @@ from lambda_fn.diff import Pixels
 
 SIZE = (320, 200)
 QUALITY = 70
+# libwebp's effort 0-6: 2 encodes in about half the time of its default 4, files ~5% larger.
+METHOD = 2
 
 
 def thumbnail(rgba: Pixels) -> bytes:
@@ -18,7 +20,9 @@ def thumbnail(rgba: Pixels) -> bytes:
     crop_height = min(height, round(width * SIZE[1] / SIZE[0]))
     crop_width = min(width, round(crop_height * SIZE[0] / SIZE[1]))
     top = Image.fromarray(rgba[:crop_height, :crop_width], "RGBA").convert("RGB")
-    scaled = top.resize(SIZE, Image.Resampling.LANCZOS, reducing_gap=2.0)
+    # Averaging whole blocks first (reducing_gap 1: a 1280-px screenshot is reduced 4x exactly)
+    # costs a fifth of a Lanczos resample and looks the same at this size.
+    scaled = top.resize(SIZE, Image.Resampling.BOX, reducing_gap=1.0)
     out = BytesIO()
-    scaled.save(out, format="WEBP", quality=QUALITY, method=4)
+    scaled.save(out, format="WEBP", quality=QUALITY, method=METHOD)
     return out.getvalue()

@@ -1,12 +1,14 @@
 """The stage timeline: each captured stage is compared with the job's previous captured stage,
 and gets a thumbnail and a record stored beside its PNG.
 
-``Timeline.prepare`` runs in a thread while the PNG uploads (and the browser closes): it reads the
-previous screenshot, diffs and makes the thumbnail, decoding the new PNG once. ``finish`` stores
-the thumbnail and remembers the capture at once, then the record. The last captured key of each
-job lives in the state table (``id = last#<job_id>``, the breaker's TTL). Nothing here fails a
-capture: a missing, unreadable or incomparable previous screenshot, or an unreachable table,
-leaves ``diff`` null with ``diff_reason`` saying why.
+``Timeline.recall`` runs in a thread from the start of the capture: it reads the job's last
+captured key from the state table (``id = last#<job_id>``, the breaker's TTL), then that PNG, and
+decodes it while the page loads. ``prepare`` runs in a thread from the moment the new PNG is
+decoded for its judgement, while it is judged and uploaded and the browser closes: it diffs and
+makes the thumbnail.
+``finish`` stores the thumbnail and the record and remembers the capture, all at once. Nothing
+here fails a capture: a missing, unreadable or incomparable previous screenshot, or an
+unreachable table, leaves ``diff`` null with ``diff_reason`` saying why.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambda_fn.breaker import TTL_S
-from lambda_fn.diff import DiffError, Pixels, compare, decode
+from lambda_fn.diff import DiffError, Picture, Pixels, compare
 from lambda_fn.errors import StorageError
 from lambda_fn.events import ImageInfo
 from lambda_fn.observability import logger
@@ -72,12 +74,29 @@ def _key(job_id: str) -> dict[str, dict[str, str]]:
 
 
 @dataclass(frozen=True, slots=True)
+class Baseline:
+    """The job's previous captured stage, decoded and ready to compare."""
+
+    key: str
+    stage: str
+    picture: Picture
+
+
+@dataclass(frozen=True, slots=True)
+class Recalled:
+    """What ``recall`` found: the previous capture, or why there is none to compare with."""
+
+    baseline: Baseline | None
+    reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Draft:
     """What ``prepare`` worked out for one PNG: the diff (or why there is none), the thumbnail."""
 
     diff: dict[str, Any] | None
     reason: str | None
-    thumbnail: bytes | None
+    thumbnail: bytes
     ms: int
 
 
@@ -86,60 +105,47 @@ class Timeline:
         self.store = store
         self.last = last
 
-    def prepare(self, job_id: str, stage: str, png: bytes) -> Draft:
-        """Diff ``png`` against the job's previous capture and make its thumbnail; never raises."""
-        started = time.perf_counter()
-        try:
-            pixels = decode(png, "current")
-        except DiffError as exc:
-            return Draft(None, exc.reason, None, _ms_since(started))
-        diff, reason = self._diff(job_id, content_key(job_id, stage, png)[0], png, pixels)
-        return Draft(diff, reason, thumbnail(pixels), _ms_since(started))
-
-    def _diff(
-        self, job_id: str, key: str, png: bytes, pixels: Pixels
-    ) -> tuple[dict[str, Any] | None, str | None]:
+    def recall(self, job_id: str) -> Recalled:
+        """The job's previous capture, read and decoded; never raises."""
         if self.last is None:
-            return None, "no_state_table"
+            return Recalled(None, "no_state_table")
         try:
             previous = self.last.get(job_id)
         except StateUnavailable:
-            return None, "state_unavailable"
+            return Recalled(None, "state_unavailable")
         if previous is None:
-            return None, "first_capture"
-        previous_key, stage = previous
-        if previous_key == key:
-            return None, "same_capture"
+            return Recalled(None, "first_capture")
+        key, stage = previous
         try:
-            comparison = compare(self.store.get(previous_key), png, pixels)
+            picture = Picture.of(self.store.get(key), which="previous")
+            return Recalled(Baseline(key, stage, picture), None)
         except StorageError:
-            return None, "previous_unreadable"
+            return Recalled(None, "previous_unreadable")
         except DiffError as exc:
-            return None, exc.reason
-        return {"against": previous_key, "stage": stage, **asdict(comparison)}, None
+            return Recalled(None, exc.reason)
 
     async def finish(
         self, result: dict[str, Any], draft: Draft, *, browser: str | None
     ) -> dict[str, Any]:
-        """``result`` of a stored capture with ``diff``, ``thumbnail_url`` and ``record_url``."""
+        """``result`` of a stored capture with ``diff``, ``thumbnail_url`` and ``record_url``.
+        The record is the result without those two addresses: they are its own and its
+        neighbour's."""
         image = ImageInfo(**result["image"])
         annotated = {**result, "diff": draft.diff, "diff_reason": draft.reason}
         annotated["timings_ms"] = {**result["timings_ms"], "timeline": draft.ms}
-        remembered = asyncio.to_thread(self._remember, result, draft, image)
-        annotated["thumbnail_url"], _ = await asyncio.gather(
-            asyncio.to_thread(self._beside, image, "webp", draft.thumbnail), remembered
-        )
         body = record(annotated, browser=browser)
-        annotated["record_url"] = await asyncio.to_thread(self._beside, image, "json", body)
+        annotated["thumbnail_url"], annotated["record_url"], _ = await asyncio.gather(
+            asyncio.to_thread(self._beside, image, "webp", draft.thumbnail),
+            asyncio.to_thread(self._beside, image, "json", body),
+            asyncio.to_thread(self._remember, result, draft, image),
+        )
         return annotated
 
     def _remember(self, result: dict[str, Any], draft: Draft, image: ImageInfo) -> None:
         if self.last is not None and draft.reason != "state_unavailable":
             self.last.put(result["job_id"], image.key, result["stage"])
 
-    def _beside(self, image: ImageInfo, suffix: str, body: bytes | None) -> str | None:
-        if body is None:
-            return None
+    def _beside(self, image: ImageInfo, suffix: str, body: bytes) -> str | None:
         try:
             return self.store.put_beside(image, suffix, body)
         except StorageError as exc:
@@ -148,6 +154,31 @@ class Timeline:
                 extra={"suffix": suffix, "error": str(exc)[:500]},
             )
             return None
+
+
+def prepare(recalled: Recalled, job_id: str, stage: str, png: bytes, pixels: Pixels) -> Draft:
+    """Diff ``png`` (decoded: ``pixels``) against ``recalled`` and make its thumbnail; never
+    raises."""
+    started = time.perf_counter()
+    diff, reason = _diff(recalled, content_key(job_id, stage, png)[0], png, pixels)
+    return Draft(diff, reason, thumbnail(pixels), _ms_since(started))
+
+
+def _diff(
+    recalled: Recalled, key: str, png: bytes, pixels: Pixels
+) -> tuple[dict[str, Any] | None, str | None]:
+    baseline = recalled.baseline
+    if baseline is None:
+        return None, recalled.reason
+    if baseline.key == key:
+        return None, "same_capture"
+    # Identical bytes are compared as bytes: no pixel work at all.
+    current = png if png == baseline.picture.png else Picture.of(png, pixels)
+    try:
+        comparison = compare(baseline.picture, current)
+    except DiffError as exc:
+        return None, exc.reason
+    return {"against": baseline.key, "stage": baseline.stage, **asdict(comparison)}, None
 
 
 def _ms_since(started: float) -> int:

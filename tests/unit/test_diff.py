@@ -14,9 +14,9 @@ from PIL import Image, ImageDraw, ImageFont
 from lambda_fn.diff import (
     FRACTION_ERROR,
     DiffError,
+    Picture,
     changes,
     compare,
-    luma,
     merge_regions,
     regions_of,
 )
@@ -28,6 +28,10 @@ def png(image: Image.Image) -> bytes:
     out = BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
+
+
+def picture(rgba: npt.NDArray[np.uint8]) -> Picture:
+    return Picture.of(png(Image.fromarray(rgba)), rgba)
 
 
 def page(text_dx: float = 0.0, boxes: list[tuple[int, int, int, int]] | None = None) -> Image.Image:
@@ -186,7 +190,7 @@ def test_mask_matches_the_definition_pixel_by_pixel(
     new[changed] = (rng.integers(0, levels, size=(int(changed.sum()), 4)) * step).astype(np.uint8)
     new[..., 3] = old[..., 3] = 255
     expected = exact_mask(old, new)
-    found = changes(old, new, luma(old), luma(new), tolerance)
+    found = changes(picture(old), picture(new), tolerance)
     assert found.estimated == 0  # too few pixels for a sample to be cheaper
     assert np.array_equal(found.cover, expected)
     assert found.count == np.count_nonzero(expected)
@@ -228,7 +232,7 @@ def test_sampled_fraction_is_within_the_bound_and_regions_cover_every_change(see
     old = grain(rng, 48, 64)
     new = shifted(old, rng)
     expected = exact_mask(old, new)
-    found = changes(old, new, luma(old), luma(new), 0.2)
+    found = changes(picture(old), picture(new), 0.2)
     assert found.estimated > 0
     assert abs(found.count - np.count_nonzero(expected)) / expected.size <= 0.2
     assert np.all(found.cover[expected])
@@ -240,9 +244,9 @@ def test_sampled_fraction_on_a_full_page_of_shifted_grain(seed: int) -> None:
     rng = np.random.default_rng(seed)
     old = grain(rng, H, W)
     new = shifted(old, rng)
-    exact = changes(old, new, luma(old), luma(new), 0.0)
-    sampled = compare(png(Image.fromarray(old)), png(Image.fromarray(new)), new)  # default bound
-    found = changes(old, new, luma(old), luma(new))
+    exact = changes(picture(old), picture(new), 0.0)
+    sampled = compare(png(Image.fromarray(old)), picture(new))  # default bound
+    found = changes(picture(old), picture(new))
     assert found.estimated > 0.1 * W * H  # the sample stands for many pixels
     truth = exact.count / exact.cover.size
     assert abs(sampled.changed_fraction - truth) <= 0.01
