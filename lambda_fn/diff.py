@@ -4,7 +4,10 @@ a perceptual-hash distance, with whole-array numpy work only.
 A pixel counts as changed when its colour differs (pixelmatch's YIQ distance, same threshold) from
 every pixel of the other image within ``SHIFT_PX``, in both directions: anti-aliased edges and
 sub-pixel text shifts find their colour one pixel away and do not count, a new or recoloured area
-does. The neighbourhood test runs only on the pixels whose direct distance is over the threshold.
+does. The neighbourhood test runs only on the pixels whose direct distance is over the threshold,
+and whole-array passes settle most pixels first: one whose channels are all within
+``CLOSE_DELTA`` of the other image's at the same place is unchanged (a photo decoded anew), one
+whose luma is out of ``LUMA_REACH`` of the other's neighbourhood is changed.
 
 Where a ``CELL_PX`` cell already holds a pixel that is surely changed, its undecided pixels do not
 alter the regions, so the exact test runs on a bounded random sample of them and their share is
@@ -15,6 +18,7 @@ pair that differs only by anti-aliasing stays exactly 0.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -46,8 +50,20 @@ SCALED_YIQ = (
 LUMA_ERROR = 1.5
 # Lumas farther apart than this put the YIQ distance over the threshold on Y alone.
 LUMA_REACH = math.ceil(math.sqrt(LIMIT / Y_WEIGHT) + LUMA_ERROR)
+# Two colours whose R, G and B each differ by at most this are within the threshold: the largest
+# YIQ distance of a difference in that cube is at one of its corners (25 here: 338 < 352).
+CLOSE_DELTA = math.floor(
+    math.sqrt(
+        LIMIT
+        / max(
+            float(np.sum((np.array(signs) @ SCALED_YIQ.astype(np.float64)) ** 2))
+            for signs in itertools.product((-1.0, 1.0), repeat=3)
+        )
+    )
+)
 SHIFT_PX = 1
-CELL_PX = 16  # changed pixels are grouped on this grid before labelling
+CELL_SHIFT = 4
+CELL_PX = 1 << CELL_SHIFT  # changed pixels are grouped on this grid before labelling
 # The sampled share's bound on the changed fraction (rounding to 4 places adds 0.00005: the target
 # is 0.01) and the chance of exceeding it (Hoeffding: ln(2 / risk) / (2 t^2) samples for error t).
 FRACTION_ERROR = 0.009
@@ -199,16 +215,19 @@ class Picture:
 def changes(old: Picture, new: Picture, tolerance: float = FRACTION_ERROR) -> Changes:
     """Pixels that changed, tolerant of anti-aliasing and shifts of up to ``SHIFT_PX``.
 
-    Cheapest first: equal RGBA words are unchanged; a pixel whose luma lies farther than
+    Cheapest first: a pixel whose R, G and B each lie within ``CLOSE_DELTA`` of the other
+    image's at the same place is unchanged (re-encoded photos, colour noise); a pixel whose luma
+    lies farther than
     ``LUMA_REACH`` outside the luma range of the other image's neighbourhood is changed (no
     neighbour can be within the threshold), in whole-array passes; the rest get the exact
     neighbourhood test (all of them in cells with no sure change, a sample in the others).
     """
-    direct: Mask = old.rgba.view(np.uint32)[..., 0] != new.rgba.view(np.uint32)[..., 0]
+    direct = _apart(old.rgba, new.rgba)
     if not direct.any():
         return Changes(0.0, direct, 0)
     cover: Mask = direct & (_beyond(new.luma, old) | _beyond(old.luma, new))
-    ys, xs = np.nonzero(direct & ~cover)
+    undecided = direct & ~cover
+    ys, xs = np.nonzero(undecided)
     count = float(np.count_nonzero(cover))
     if ys.size == 0:
         return Changes(count, cover, 0)
@@ -216,7 +235,7 @@ def changes(old: Picture, new: Picture, tolerance: float = FRACTION_ERROR) -> Ch
     at = (ys + SHIFT_PX) * before.width + xs + SHIFT_PX
     # A probe of the pixels in open cells (no sure change yet) settles most changed cells cheaply.
     cells = _cells(cover)
-    rows, cols = ys // CELL_PX, xs // CELL_PX
+    rows, cols = ys >> CELL_SHIFT, xs >> CELL_SHIFT
     tested = ~cells[rows, cols]
     probe = np.flatnonzero(tested)[::PROBE_STRIDE]
     hit = probe[_changed(at[probe], before, after)]
@@ -234,8 +253,20 @@ def changes(old: Picture, new: Picture, tolerance: float = FRACTION_ERROR) -> Ch
         return Changes(count, cover, 0)
     sample = pending[np.random.default_rng(SAMPLE_SEED).integers(0, pending.size, size)]
     share = float(np.count_nonzero(_changed(at[sample], before, after))) / size
-    cover[ys[pending], xs[pending]] = True
+    height, width = cover.shape
+    spread = np.repeat(np.repeat(cells, CELL_PX, axis=0), CELL_PX, axis=1)[:height, :width]
+    cover |= undecided & spread
     return Changes(count + share * pending.size, cover, int(pending.size))
+
+
+def _apart(a: Pixels, b: Pixels) -> Mask:
+    """Where some RGB channel differs by more than ``CLOSE_DELTA`` (in whole-array uint8
+    passes: the larger less the smaller, channel by channel)."""
+    spread = np.maximum(a, b)
+    spread -= np.minimum(a, b)
+    widest = np.maximum(np.maximum(spread[..., 0], spread[..., 1]), spread[..., 2])
+    out: Mask = widest > CLOSE_DELTA
+    return out
 
 
 def _sample_size(pending: int, total: int, tolerance: float) -> int:
