@@ -20,7 +20,7 @@ from lambda_fn.config import Settings
 from lambda_fn.diff import Pixels
 from lambda_fn.egress import Connector, EgressProxy, open_tcp
 from lambda_fn.errors import CaptureError, StorageError, UrlBlockedError
-from lambda_fn.events import AttemptRecord, CaptureRequest, CaptureResult
+from lambda_fn.events import AttemptRecord, CaptureRequest, CaptureResult, ImageInfo
 from lambda_fn.failures import deadline_error, egress_error
 from lambda_fn.guard import (
     Resolver,
@@ -32,7 +32,7 @@ from lambda_fn.guard import (
 )
 from lambda_fn.observability import logger
 from lambda_fn.storage import UPLOAD_RESERVE_S, StoredImage
-from lambda_fn.timeline import Draft, Recalled, Timeline, prepare
+from lambda_fn.timeline import Draft, Kept, Recalled, Timeline, prepare
 from lambda_fn.timing import PhaseTimer
 
 MAX_ATTEMPTS = 2
@@ -53,12 +53,12 @@ class Store(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """The stage's result, the last PNG taken (even a blank one) for people to look at, and the
-    timeline's draft for the stored PNG."""
+    """The stage's result, the last PNG taken (even a blank one) for people to look at, and what
+    the timeline kept for the stored PNG."""
 
     result: CaptureResult
     png: bytes | None
-    draft: Draft | None = None
+    kept: Kept | None = None
 
 
 @dataclass(slots=True)
@@ -67,7 +67,8 @@ class Attempt:
     shot: Shot | None = None
     judgement: Judgement | None = None
     stored: StoredImage | None = None
-    draft: Draft | None = None
+    keeping: asyncio.Future[Kept] | None = None  # the timeline's work for the stored PNG
+    kept: Kept | None = None
     blocked_requests: int = 0
 
 
@@ -291,6 +292,9 @@ async def run_attempt(plan: Plan, attempt: Attempt, deadline: float, *, final: b
                 drafting.cancel()
             return
         await upload(plan, attempt, deadline, drafting)
+    if attempt.keeping is not None:
+        with timer.phase("timeline_wait"):  # what the timeline adds past the browser's teardown
+            attempt.kept = await attempt.keeping
 
 
 def preview_destination(url: str) -> tuple[str, int]:
@@ -332,16 +336,27 @@ async def upload(
                 width=attempt.judgement.width,
                 height=attempt.judgement.height,
             )
-    finally:
+    except BaseException:
         if drafting is not None:
-            with attempt.timer.phase("timeline_wait"):  # what the timeline adds past the upload
-                attempt.draft = await drafting
+            drafting.cancel()
+        raise
+    if plan.timeline is not None and drafting is not None:
+        # Waited for once the browser is closed: its thumbnail is stored meanwhile.
+        attempt.keeping = asyncio.ensure_future(
+            keep(plan.timeline, drafting, attempt.stored.info, job_id, stage)
+        )
 
 
 async def draft(
     recalled: asyncio.Future[Recalled], job_id: str, stage: str, png: bytes, pixels: Pixels
 ) -> Draft:
     return await asyncio.to_thread(prepare, await recalled, job_id, stage, png, pixels)
+
+
+async def keep(
+    timeline: Timeline, drafting: asyncio.Future[Draft], image: ImageInfo, job_id: str, stage: str
+) -> Kept:
+    return await timeline.keep(await drafting, image, job_id, stage)
 
 
 def finish(base: CaptureResult, attempt: Attempt, started: float, **changes: object) -> Outcome:
@@ -359,8 +374,8 @@ def finish(base: CaptureResult, attempt: Attempt, started: float, **changes: obj
         timings_ms=dict(attempt.timer.ms),
         **changes,  # type: ignore[arg-type]
     )
-    draft = attempt.draft if stored else None
-    return Outcome(result=result, png=shot.png if shot else None, draft=draft)
+    kept = attempt.kept if stored else None
+    return Outcome(result=result, png=shot.png if shot else None, kept=kept)
 
 
 def log_discard(judgement: Judgement, attempt: int) -> None:

@@ -98,10 +98,10 @@ class Service:
             )
         )
         result = outcome.result.as_dict()
-        if self.timeline is not None and outcome.draft is not None:
+        if self.timeline is not None and outcome.kept is not None:
             finishing = time.monotonic()
             result = self.loop.run_until_complete(
-                self.timeline.finish(result, outcome.draft, browser=self.chromium.version)
+                self.timeline.finish(result, outcome.kept, browser=self.chromium.version)
             )
             result["timings_ms"]["beside"] = round((time.monotonic() - finishing) * 1000)
         if self.breaker is not None:

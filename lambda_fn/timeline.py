@@ -5,8 +5,8 @@ and gets a thumbnail and a record stored beside its PNG.
 captured key from the state table (``id = last#<job_id>``, the breaker's TTL), then that PNG, and
 decodes it while the page loads. ``prepare`` runs in a thread from the moment the new PNG is
 decoded for its judgement, while it is judged and uploaded and the browser closes: it diffs and
-makes the thumbnail.
-``finish`` stores the thumbnail and the record and remembers the capture, all at once. Nothing
+makes the thumbnail. Once the PNG is stored, ``keep`` stores the thumbnail and remembers the
+capture, still while the browser closes; ``finish`` stores the record of the result. Nothing
 here fails a capture: a missing, unreadable or incomparable previous screenshot, or an
 unreachable table, leaves ``diff`` null with ``diff_reason`` saying why.
 """
@@ -100,6 +100,17 @@ class Draft:
     ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class Kept:
+    """A stored PNG's diff (or why there is none) and its thumbnail's address (``None`` when it
+    could not be stored)."""
+
+    diff: dict[str, Any] | None
+    reason: str | None
+    thumbnail_url: str | None
+    ms: int
+
+
 class Timeline:
     def __init__(self, store: S3Store, last: LastCaptures | None) -> None:
         self.store = store
@@ -124,26 +135,35 @@ class Timeline:
         except DiffError as exc:
             return Recalled(None, exc.reason)
 
-    async def finish(
-        self, result: dict[str, Any], draft: Draft, *, browser: str | None
-    ) -> dict[str, Any]:
-        """``result`` of a stored capture with ``diff``, ``thumbnail_url`` and ``record_url``.
-        The record is the result without those two addresses: they are its own and its
-        neighbour's."""
-        image = ImageInfo(**result["image"])
-        annotated = {**result, "diff": draft.diff, "diff_reason": draft.reason}
-        annotated["timings_ms"] = {**result["timings_ms"], "timeline": draft.ms}
-        body = record(annotated, browser=browser)
-        annotated["thumbnail_url"], annotated["record_url"], _ = await asyncio.gather(
+    async def keep(self, draft: Draft, image: ImageInfo, job_id: str, stage: str) -> Kept:
+        """Store ``draft``'s thumbnail beside the stored ``image`` and remember ``image`` as the
+        job's last capture, both at once."""
+        thumbnail_url, _ = await asyncio.gather(
             asyncio.to_thread(self._beside, image, "webp", draft.thumbnail),
-            asyncio.to_thread(self._beside, image, "json", body),
-            asyncio.to_thread(self._remember, result, draft, image),
+            asyncio.to_thread(self._remember, draft, image, job_id, stage),
         )
+        return Kept(draft.diff, draft.reason, thumbnail_url, draft.ms)
+
+    async def finish(
+        self, result: dict[str, Any], kept: Kept, *, browser: str | None
+    ) -> dict[str, Any]:
+        """``result`` of a stored capture with ``diff``, ``thumbnail_url`` and ``record_url``;
+        the record is the result but for its own address."""
+        image = ImageInfo(**result["image"])
+        annotated = {
+            **result,
+            "diff": kept.diff,
+            "diff_reason": kept.reason,
+            "thumbnail_url": kept.thumbnail_url,
+        }
+        annotated["timings_ms"] = {**result["timings_ms"], "timeline": kept.ms}
+        body = record(annotated, browser=browser)
+        annotated["record_url"] = await asyncio.to_thread(self._beside, image, "json", body)
         return annotated
 
-    def _remember(self, result: dict[str, Any], draft: Draft, image: ImageInfo) -> None:
+    def _remember(self, draft: Draft, image: ImageInfo, job_id: str, stage: str) -> None:
         if self.last is not None and draft.reason != "state_unavailable":
-            self.last.put(result["job_id"], image.key, result["stage"])
+            self.last.put(job_id, image.key, stage)
 
     def _beside(self, image: ImageInfo, suffix: str, body: bytes) -> str | None:
         try:
