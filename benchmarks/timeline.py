@@ -140,7 +140,7 @@ def end_to_end(remote: Remote, rounds: int) -> dict[str, object]:
         "ready_wall_ms_p50": {name: round(value, 1) for name, value in p50.items()},
         "ready_wall_ratio": round(p50["with"] / p50["without"], 3),
         "added_ms_p50": round(p50["with"] - p50["without"], 1),
-        "waited_past_upload_plus_beside_ms_p50": statistics.median(added),
+        "timeline_wait_plus_beside_ms_p50": statistics.median(added),
         "captures_per_variant": len(walls["with"]),
         "phases_ms_p50": {
             name: {phase: statistics.median(values) for phase, values in by_phase.items()}
