@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -17,13 +18,13 @@ from playwright.async_api import (
     Page,
     Playwright,
     Response,
+    async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
 from lambda_fn.blank import DomEvidence
 from lambda_fn.dom import read_evidence, read_title
-from lambda_fn.driver import start_driver
 from lambda_fn.egress import BLOCKED_HEADER, ERROR_HEADER, EgressProxy
 from lambda_fn.errors import CaptureError, ConfigError
 from lambda_fn.events import AppError, PageInfo
@@ -125,23 +126,18 @@ def find_executable(configured: str | None) -> str:
 class Chromium:
     """Keeps the Playwright driver for the process; launches and tears down a browser per shot."""
 
-    def __init__(
-        self,
-        executable: str,
-        *,
-        temp_dir: str | None = None,
-        playwright: Playwright | None = None,
-    ) -> None:
+    def __init__(self, executable: str, *, temp_dir: str | None = None) -> None:
         self.executable = executable
         self.temp_dir = temp_dir
-        # A driver already started (``driver.EarlyDriver``), else started on first use.
-        self._playwright = playwright
+        self._playwright: Playwright | None = None
         self.launches = 0  # browsers launched by this driver, for metrics and tests
         self.version: str | None = None  # "HeadlessChrome/<version>", known after the first launch
 
     async def start(self) -> None:
+        # Chromium and its renderers inherit this limit: no core dumps filling /tmp.
+        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
         if self._playwright is None:
-            self._playwright = await start_driver()
+            self._playwright = await async_playwright().start()
 
     async def stop(self) -> None:
         if self._playwright is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,7 +18,6 @@ from lambda_fn.breaker import Breaker
 from lambda_fn.browser import Chromium, find_executable
 from lambda_fn.capture import Outcome, capture
 from lambda_fn.config import Settings
-from lambda_fn.driver import EarlyDriver
 from lambda_fn.errors import InvalidRequestError
 from lambda_fn.events import CaptureRequest, CaptureResult, parse_request
 from lambda_fn.idempotency import OncePerStage
@@ -44,22 +44,18 @@ class Service:
     timeline: Timeline | None
 
     @classmethod
-    def start(cls, settings: Settings, *, driver: EarlyDriver | None = None) -> Service:
-        """Validate what capturing needs, create every client and start the Playwright driver,
-        or take the one ``driver`` is starting (the handler starts it before its imports)."""
+    def start(cls, settings: Settings) -> Service:
+        """Validate what capturing needs, create every client and start the Playwright driver."""
         if settings.screenshot_enabled:
             settings.require_storage()
-        executable = find_executable(settings.chromium_executable)
-        # The clients are built (botocore reads its service models) while the driver's Node
-        # process starts: the two overlap in a cold start.
-        driver = driver or EarlyDriver(asyncio.new_event_loop())
-        try:
-            clients = _clients(settings)
-            chromium = Chromium(executable, playwright=driver.playwright())
-        except BaseException:
-            driver.stop()
-            raise
-        return cls(settings=settings, chromium=chromium, loop=driver.loop, **clients)
+        loop = asyncio.new_event_loop()
+        chromium = Chromium(find_executable(settings.chromium_executable))
+        # The clients are built (botocore reads its service models) while this thread only
+        # waits for the driver's Node process to start: the two overlap in a cold start.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="init") as pool:
+            clients = pool.submit(_clients, settings)
+            loop.run_until_complete(chromium.start())
+            return cls(settings=settings, chromium=chromium, loop=loop, **clients.result())
 
     def close(self) -> None:
         """Stop the Playwright driver and the event loop (tests, and the CLI's local invoke)."""
