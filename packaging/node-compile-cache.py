@@ -2,7 +2,7 @@
 
 The driver is a Node program of several megabytes of JavaScript, compiled again by every cold
 start. With NODE_COMPILE_CACHE pointing at a directory that holds the compiled code, Node reads it
-instead (a cold start's driver start went from about 620 to 480 ms at 1.16 CPUs). The cache is
+instead (the driver's module load at 1.16 CPUs: 535-894 ms without, 401-757 ms with). The cache is
 written when the driver exits, so this starts it, drives one browser through the calls a capture
 makes, and stops it. At run time the directory is read-only: Node reads it and writes nothing.
 
