@@ -111,7 +111,7 @@ def test_cdk_stages_exactly_what_the_image_copies(
     package = {f"lambda_fn/{name}" for name in files_under(ROOT / "lambda_fn")}
     package = {name for name in package if "__pycache__" not in name}
     packaging = {"apt-packages.txt", "constraints.txt", "dpkg-excludes", "entrypoint.sh"}
-    packaging |= {"node-compile-cache.py"}
+    packaging |= {"node-compile-cache.py", "botocore-data.py"}
     expected = {DOCKERFILE.name, ".dockerignore", "pyproject.toml"}
     expected |= {f"packaging/{name}" for name in packaging}
     assert staged - expected - package == set(), (
