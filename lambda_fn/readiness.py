@@ -15,10 +15,10 @@ DOM change is painted.
 
 Short timers are not waited out in real time: when no request is in flight and no navigation is
 under way (a timer may be a request's timeout), the probe fires them at once, in the order they
-were due, as the page would have seen them fire (``__previewRunTimers``). Only those timers are hurried:
-time itself (``Date``, ``performance.now``, animation frames, CSS animations) runs as it does, so
-the frames painted before the PNG are real ones. Measured against waiting and against Playwright's
-clock API (which fakes time for the whole page): docs/performance.md, readiness.
+were due, as the page would have seen them fire (``__previewRunTimers``). Only those timers are
+hurried: time itself (``Date``, ``performance.now``, animation frames, CSS animations) runs as it
+does, so the frames painted before the PNG are real ones. Measured against waiting and against
+Playwright's clock API (which fakes time for the whole page): docs/performance.md, readiness.
 
 The page is looked at (``PROBE``, which takes its main thread) only when a look can decide
 something: while requests are in flight, when the last one ends (or every ``BUSY_POLL_S``); once
