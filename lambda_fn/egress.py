@@ -10,6 +10,14 @@ An upstream that cannot be reached gets the proxy's own 502, marked with ``ERROR
 it refused or reset the connection. The preview's own address (``patient``) is waited for while
 it refuses connections, for up to ``listen_wait_s`` of the proxy's life: a dev server that is
 still starting comes up meanwhile.
+
+Plain-HTTP connections are kept between requests (HTTP/1.1 persistence) when the browser asks for
+it (Chromium's ``Proxy-Connection: keep-alive``) and each response's end can be told (a length,
+chunked, or no body): a dev server's page loads its code as a hundred small modules, and a new
+browser connection plus a new upstream connection for every one of them cost a dev-server capture
+hundreds of milliseconds (docs/performance.md, readiness). The upstream connection is kept for
+the browser connection's next request to the same destination; one the origin closed meanwhile is
+replaced once, for a request without a body.
 """
 
 from __future__ import annotations
@@ -58,6 +66,11 @@ HOP_BY_HOP = frozenset(
     | {"upgrade", "transfer-encoding", "host"}  # Host is rewritten from the checked target
 )
 CONNECTION_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection"})
+# Statuses whose responses never have a body (RFC 9112 section 6.3), besides 1xx and HEAD's.
+BODILESS_STATUSES = frozenset({204, 304})
+# Requests sent again on a fresh connection when a kept one turns out closed by the origin.
+REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+MAX_CHUNK_SIZE_DIGITS = 16
 REASONS = {
     400: "Bad Request",
     403: "Forbidden",
@@ -93,6 +106,20 @@ class _Request:
     target: str
     version: str
     headers: list[tuple[str, str]]
+
+
+@dataclass(slots=True)
+class _Upstream:
+    """A connection to an origin, kept between one browser connection's requests to it."""
+
+    authority: str
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    used: bool = False  # has carried a response: the origin may have closed it since
+
+
+class _StaleError(Exception):
+    """A kept upstream connection ended before answering: the origin closed it while idle."""
 
 
 class _RefusalError(Exception):
@@ -227,18 +254,57 @@ class EgressProxy:
     async def _forward(
         self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        """One absolute-form request (``GET http://host/path``), then the connection closes."""
-        scheme, authority, path = _split_target(request.target)
-        body_bytes = _content_length(request.headers)
-        upgrade = _header(request.headers, "upgrade")
-        upstream = self._upstream(authority, default_port=TARGET_PORTS[scheme])
-        async with upstream as (upstream_reader, upstream_writer):
-            upstream_writer.write(_origin_request(request, authority, path, upgrade))
-            await _copy_exactly(reader, upstream_writer, body_bytes)
-            if upgrade:
-                await _splice(reader, writer, upstream_reader, upstream_writer)
-            else:
-                await _relay_response(upstream_reader, writer)
+        """Absolute-form requests (``GET http://host/path``), one after another for as long as
+        the browser keeps the connection and each response's end can be told."""
+        upstream: _Upstream | None = None
+        try:
+            while True:
+                scheme, authority, path = _split_target(request.target)
+                body_bytes = _content_length(request.headers)
+                upgrade = _header(request.headers, "upgrade")
+                persistent = not upgrade and _wants_keep_alive(request)
+                if upstream is not None and upstream.authority != authority:
+                    upstream.writer.close()
+                    upstream = None
+                if upstream is None:
+                    upstream = await self._connect_upstream(scheme, authority)
+                head = _origin_request(request, authority, path, upgrade, persistent=persistent)
+                upstream.writer.write(head)
+                await _copy_exactly(reader, upstream.writer, body_bytes)
+                if upgrade:
+                    await _splice(reader, writer, upstream.reader, upstream.writer)
+                    return
+                try:
+                    response = await _response_head(upstream.reader, stale=upstream.used)
+                except _StaleError as exc:
+                    if body_bytes or request.method not in REPLAYABLE_METHODS:
+                        raise _RefusalError(
+                            502, "no upstream response", error="connection_reset"
+                        ) from exc
+                    upstream.writer.close()
+                    upstream = await self._connect_upstream(scheme, authority)
+                    upstream.writer.write(head)
+                    response = await _response_head(upstream.reader, stale=False)
+                upstream.used = True
+                kept = await _relay_response(
+                    response, upstream.reader, writer, request.method, persistent=persistent
+                )
+                if not kept.upstream:
+                    upstream.writer.close()
+                    upstream = None
+                if not kept.client:
+                    return
+                following = await _next_request(reader)
+                if following is None:
+                    return
+                request = following
+        finally:
+            if upstream is not None:
+                upstream.writer.close()
+
+    async def _connect_upstream(self, scheme: str, authority: str) -> _Upstream:
+        streams = await self._open_upstream(authority, TARGET_PORTS[scheme])
+        return _Upstream(authority, *streams)
 
     @contextlib.asynccontextmanager
     async def _upstream(self, authority: str, *, default_port: int) -> AsyncIterator[Streams]:
@@ -354,7 +420,9 @@ def _content_length(headers: list[tuple[str, str]]) -> int:
     return int(lengths.pop()) if lengths else 0
 
 
-def _origin_request(request: _Request, authority: str, path: str, upgrade: str | None) -> bytes:
+def _origin_request(
+    request: _Request, authority: str, path: str, upgrade: str | None, *, persistent: bool
+) -> bytes:
     """The request as the origin expects it: origin-form target, no proxy or hop-by-hop headers."""
     nominated = {
         token.strip().lower()
@@ -371,8 +439,33 @@ def _origin_request(request: _Request, authority: str, path: str, upgrade: str |
     if upgrade:
         headers += [("Connection", "Upgrade"), ("Upgrade", upgrade)]
     else:
-        headers.append(("Connection", "close"))  # one request per connection
+        headers.append(("Connection", "keep-alive" if persistent else "close"))
     return _serialise_head(f"{request.method} {path} {request.version}", headers)
+
+
+def _tokens(headers: list[tuple[str, str]], *names: str) -> set[str]:
+    """The comma-separated tokens of the ``names`` headers, lower-cased."""
+    return {
+        token.strip().lower()
+        for key, value in headers
+        if key.lower() in names
+        for token in value.split(",")
+    }
+
+
+def _wants_keep_alive(request: _Request) -> bool:
+    """Whether the browser asked to keep the connection (Chromium says so to every proxy)."""
+    tokens = _tokens(request.headers, "connection", "proxy-connection")
+    return request.version == "HTTP/1.1" and "keep-alive" in tokens and "close" not in tokens
+
+
+async def _next_request(reader: asyncio.StreamReader) -> _Request | None:
+    """The browser's next request on a kept connection, or ``None`` once it closed it."""
+    try:
+        head = await _read_head(reader, 431)
+    except asyncio.IncompleteReadError:
+        return None
+    return _parse_request(head)
 
 
 def _serialise_head(start_line: str, headers: list[tuple[str, str]]) -> bytes:
@@ -380,19 +473,127 @@ def _serialise_head(start_line: str, headers: list[tuple[str, str]]) -> bytes:
     return "\r\n".join(lines).encode("latin-1")
 
 
-async def _relay_response(
-    upstream_reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-) -> None:
-    """Stream the response back, saying ``Connection: close`` so the browser will not reuse us."""
+@dataclass(frozen=True, slots=True)
+class _Kept:
+    """After a response: whether the browser's connection and the upstream one carry another."""
+
+    client: bool
+    upstream: bool
+
+
+async def _response_head(
+    upstream_reader: asyncio.StreamReader, *, stale: bool
+) -> tuple[str, list[tuple[str, str]]]:
+    """The origin's status line and headers; a kept connection (``stale``) that ended before
+    any byte of them raises ``_StaleError``."""
     try:
-        status_line, headers = _parse_head(await _read_head(upstream_reader, 502))
+        head = await _read_head(upstream_reader, 502)
     except asyncio.IncompleteReadError as exc:
+        if stale and not exc.partial:
+            raise _StaleError from exc
         raise _RefusalError(502, "no upstream response", error="connection_reset") from exc
+    except ConnectionResetError as exc:
+        if stale:
+            raise _StaleError from exc
+        raise _RefusalError(502, "no upstream response", error="connection_reset") from exc
+    try:
+        return _parse_head(head)
     except _RefusalError as exc:
         raise _RefusalError(502, "invalid upstream response") from exc
-    kept = [(key, value) for key, value in headers if key.lower() not in CONNECTION_HEADERS]
-    writer.write(_serialise_head(status_line, [*kept, ("Connection", "close")]))
-    await _pipe(upstream_reader, writer)
+
+
+def _status(status_line: str) -> tuple[str, int]:
+    """The response's HTTP version and status code."""
+    parts = status_line.split(" ", 2)
+    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
+        raise _RefusalError(502, "invalid upstream response")
+    return parts[0], int(parts[1])
+
+
+def _body_length(method: str, status: int, headers: list[tuple[str, str]]) -> int | None:
+    """How the response's body ends: its length (0 for none), -1 for chunked, ``None`` when
+    only the end of the connection tells."""
+    if method == "HEAD" or status in BODILESS_STATUSES or 100 <= status < 200:
+        return 0
+    codings = [token for token in _tokens(headers, "transfer-encoding") if token]
+    if codings:
+        return -1 if codings == ["chunked"] else None
+    lengths = {value for key, value in headers if key.lower() == "content-length"}
+    if not lengths:
+        return None
+    if len(lengths) > 1 or not all(value.isascii() and value.isdigit() for value in lengths):
+        raise _RefusalError(502, "invalid upstream Content-Length")
+    return int(lengths.pop())
+
+
+async def _relay_response(
+    response: tuple[str, list[tuple[str, str]]],
+    upstream_reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    method: str,
+    *,
+    persistent: bool,
+) -> _Kept:
+    """Stream the response back (interim 1xx answers first). Both connections are kept only
+    when the body's end is known; the browser's only when it asked (``persistent``), the
+    origin's only when it did not say ``close``."""
+    status_line, headers = response
+    version, status = _status(status_line)
+    while 100 <= status < 200 and status != 101:  # 100 Continue, 103 Early Hints
+        writer.write(_serialise_head(status_line, headers))
+        status_line, headers = await _response_head(upstream_reader, stale=False)
+        version, status = _status(status_line)
+    length = _body_length(method, status, headers) if status != 101 else None
+    client = persistent and length is not None
+    origin = (
+        length is not None
+        and version == "HTTP/1.1"
+        and "close" not in _tokens(headers, "connection")
+    )
+    kept = [
+        (key, value)
+        for key, value in headers
+        if key.lower() not in CONNECTION_HEADERS
+        and not (length == -1 and key.lower() == "content-length")
+    ]
+    connection = "keep-alive" if client else "close"
+    writer.write(_serialise_head(status_line, [*kept, ("Connection", connection)]))
+    if length is None:
+        await _pipe(upstream_reader, writer)
+        return _Kept(client=False, upstream=False)
+    if length == -1:
+        await _copy_chunked(upstream_reader, writer)
+    else:
+        await _copy_exactly(upstream_reader, writer, length)
+    await writer.drain()
+    return _Kept(client=client, upstream=origin)
+
+
+async def _copy_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """A chunked body as it comes, through its last chunk and trailers. A malformed one ends
+    the connection: its end cannot be told."""
+    while True:
+        line = await _read_line(reader)
+        size = line.split(b";", 1)[0].strip()
+        if not 0 < len(size) <= MAX_CHUNK_SIZE_DIGITS or size.strip(b"0123456789abcdefABCDEF"):
+            raise ConnectionResetError("malformed chunk size")
+        writer.write(line)
+        if not int(size, 16):
+            break
+        await _copy_exactly(reader, writer, int(size, 16))
+        if await reader.readexactly(2) != b"\r\n":
+            raise ConnectionResetError("malformed chunk")
+        writer.write(b"\r\n")
+    while (line := await _read_line(reader)) != b"\r\n":  # trailers, then the empty line
+        writer.write(line)
+    writer.write(line)
+
+
+async def _read_line(reader: asyncio.StreamReader) -> bytes:
+    try:
+        return await reader.readuntil(b"\r\n")
+    except asyncio.LimitOverrunError as exc:
+        raise ConnectionResetError("line too long") from exc
 
 
 async def _copy_exactly(
@@ -401,7 +602,7 @@ async def _copy_exactly(
     while remaining:
         chunk = await reader.read(min(remaining, CHUNK_BYTES))
         if not chunk:
-            raise ConnectionResetError("client closed the connection mid-body")
+            raise ConnectionResetError("the connection closed mid-body")
         writer.write(chunk)
         await writer.drain()
         remaining -= len(chunk)

@@ -14,11 +14,15 @@ was still pending. Then web fonts must be ready and two animation frames must pa
 DOM change is painted.
 
 Short timers are not waited out in real time: when no request is in flight and no navigation is
-under way (a timer may be a request's timeout), they are fired at once, in the order they were
-due, as the page would have seen them fire (``__previewRunTimers``). Only those timers are hurried:
-time itself (``Date``, ``performance.now``, animation frames, CSS animations) runs as it does, so
-the frames painted before the PNG are real ones. Measured against waiting and against Playwright's
-clock API (which fakes time for the whole page): docs/performance.md, readiness.
+under way (a timer may be a request's timeout), the probe fires them at once, in the order they
+were due, as the page would have seen them fire (``__previewRunTimers``). Only those timers are
+hurried: time itself (``Date``, ``performance.now``, animation frames, CSS animations) runs as it
+does, so the frames painted before the PNG are real ones. Measured against waiting and against
+Playwright's clock API (which fakes time for the whole page): docs/performance.md, readiness.
+
+The page is looked at (``PROBE``, which takes its main thread) only when a look can decide
+something: while requests are in flight, when the last one ends (or every ``BUSY_POLL_S``); once
+the DOM has changed, when the quiet period would end; otherwise every ``POLL_S``.
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ QUIET_MS = 100
 SETTLE_MAX_MS = 1500
 EMPTY_MAX_MS = 2000
 POLL_S = 0.025
+# While requests are in flight nothing can be decided: the page is looked at again when the last
+# one ends, or after this long (an error overlay may show meanwhile).
+BUSY_POLL_S = 0.2
 # Long-lived channels never finish; they must not hold the page open.
 IGNORED_RESOURCE_TYPES = frozenset({"websocket", "eventsource", "manifest", "other"})
 
@@ -129,7 +136,7 @@ FIND_LOADING_INDICATOR = """
 
 PROBE = (
     """
-() => {
+(idle) => {
   const findIndicator = """
     + FIND_LOADING_INDICATOR
     + """;
@@ -143,13 +150,14 @@ PROBE = (
   const indicator = findIndicator();
   const media = body && body.querySelector("img, svg, canvas, video, picture, iframe");
   const text = body ? body.innerText.trim().length : 0;
+  const due = timers ? timers.size : 0;
+  // Nothing else pending (``idle``): the short timers' time passes now, after this look.
+  if (idle && due && !overlay) window.__previewRunTimers();
   return { quietMs: clock ? performance.now() - clock.last : 1e9, content: text > 0 || !!media,
-           timers: timers ? timers.size : 0, indicator, overlay };
+           timers: due, indicator, overlay };
 }
 """
 )
-
-RUN_TIMERS = "() => window.__previewRunTimers && window.__previewRunTimers()"
 
 PAINTED = """
 async () => {
@@ -174,16 +182,27 @@ class NetworkTracker:
 
     def __init__(self, page: Page) -> None:
         self.in_flight: set[Request] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
         page.on("request", self._started)
         page.on("requestfinished", self._ended)
         page.on("requestfailed", self._ended)
 
+    async def wait_idle(self, timeout_s: float) -> None:
+        """Return once no request is in flight, or after ``timeout_s``."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._idle.wait()
+
     def _started(self, request: Request) -> None:
         if request.resource_type not in IGNORED_RESOURCE_TYPES:
             self.in_flight.add(request)
+            self._idle.clear()
 
     def _ended(self, request: Request) -> None:
         self.in_flight.discard(request)
+        if not self.in_flight:
+            self._idle.set()
 
 
 class MainDocument:
@@ -264,13 +283,13 @@ async def wait_until_ready(
     started = time.monotonic()
     busy_since = started  # when the page last had something pending
     while True:
-        probe: dict[str, Any] = await page.evaluate(PROBE)
+        # Nothing else to wait for: the probe runs the short timers (their time passes now).
+        idle = not network.in_flight and document.navigation is None
+        probe: dict[str, Any] = await page.evaluate(PROBE, idle)
         now = time.monotonic()
         waiting = pending(probe, network, document)
         if probe["overlay"]:
             break
-        if probe["timers"] and not network.in_flight and document.navigation is None:
-            await page.evaluate(RUN_TIMERS)  # nothing else to wait for: their time passes now
         if waiting:
             busy_since = now
         elif probe["content"]:
@@ -283,6 +302,23 @@ async def wait_until_ready(
                 waiting.append("content")
             await page.evaluate(PAINTED)
             return Readiness(settled=False, waiting_for=tuple(waiting or ["dom_changing"]))
-        await asyncio.sleep(POLL_S)
+        await _until_worth_looking(probe, waiting, network, document, deadline - now)
     await page.evaluate(PAINTED)
     return Readiness(settled=True)
+
+
+async def _until_worth_looking(
+    probe: dict[str, Any],
+    waiting: list[str],
+    network: NetworkTracker,
+    document: MainDocument,
+    left_s: float,
+) -> None:
+    """Wait until the next look can decide something: the last request's end (each look takes
+    the busy page's main thread), the end of the quiet period, else the polling interval."""
+    if network.in_flight and document.navigation is None:
+        await network.wait_idle(min(BUSY_POLL_S, left_s))
+    elif not waiting and probe["content"] and probe["quietMs"] < QUIET_MS:
+        await asyncio.sleep(min((QUIET_MS - probe["quietMs"]) / 1000, left_s))
+    else:
+        await asyncio.sleep(min(POLL_S, left_s))

@@ -4,6 +4,7 @@ unsettled page reports. The real framework pages are in tests/frameworks."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -12,9 +13,10 @@ from typing import Any
 import pytest
 
 from lambda_fn.readiness import (
+    BUSY_POLL_S,
     PAINTED,
     PROBE,
-    RUN_TIMERS,
+    QUIET_MS,
     SETTLE_MAX_MS,
     Readiness,
     pending,
@@ -29,8 +31,9 @@ def probe(**changes: Any) -> dict[str, Any]:
 
 
 class ScriptedPage:
-    """Answers PROBE with the next scripted probe (the last one forever), counts PAINTED and
-    RUN_TIMERS; once the timers have run, the page renders (changes, then is quiet)."""
+    """Answers PROBE with the next scripted probe (the last one forever), counts PAINTED and the
+    probes that ran the timers (told the page was idle while timers were due); once the timers
+    have run, the page renders (changes, then is quiet)."""
 
     def __init__(self, probes: list[dict[str, Any]]) -> None:
         self.probes: Iterator[dict[str, Any]] = iter(probes)
@@ -39,22 +42,61 @@ class ScriptedPage:
         self.painted = 0
         self.timers_run = 0
 
-    async def evaluate(self, script: str) -> dict[str, Any] | None:
+    async def evaluate(self, script: str, idle: bool | None = None) -> dict[str, Any] | None:
         if script == PAINTED:
             self.painted += 1
             return None
-        if script == RUN_TIMERS:
-            self.timers_run += 1
-            self.probes = iter([probe(quietMs=0.0), probe()])
-            return None
         assert script == PROBE
+        assert idle is not None
         self.probed += 1
         self.last = next(self.probes, self.last)
+        if idle and self.last["timers"] and not self.last["overlay"]:
+            self.timers_run += 1
+            self.probes = iter([probe(quietMs=0.0), probe()])
         return self.last
 
 
-def idle_network() -> SimpleNamespace:
-    return SimpleNamespace(in_flight=set())
+class Network:
+    """The tracker's part readiness reads: the requests in flight, and a wait for their end."""
+
+    def __init__(self, *requests: str) -> None:
+        self.in_flight = set(requests)
+        self.waits = 0
+        self._ended = asyncio.Event()
+
+    def finish(self) -> None:
+        self.in_flight.clear()
+        self._ended.set()
+
+    async def wait_idle(self, timeout_s: float) -> None:
+        self.waits += 1
+        if self.in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ended.wait(), timeout_s)
+
+
+def idle_network() -> Network:
+    return Network()
+
+
+class ChangedPage(ScriptedPage):
+    """A page whose DOM last changed when it was made."""
+
+    def __init__(self) -> None:
+        super().__init__([probe()])
+        self.changed = time.monotonic()
+
+    async def evaluate(self, script: str, idle: bool | None = None) -> dict[str, Any] | None:
+        self.probes = iter([probe(quietMs=(time.monotonic() - self.changed) * 1000)])
+        return await super().evaluate(script, idle)
+
+
+def test_quiet_period_is_slept_out_not_polled() -> None:
+    page = ChangedPage()
+    readiness = wait(page)
+    assert readiness.settled
+    assert time.monotonic() - page.changed >= QUIET_MS / 1000
+    assert page.probed == 2  # the change, then the end of the quiet period
 
 
 def idle_document() -> SimpleNamespace:
@@ -121,7 +163,7 @@ def test_loading_indicator_is_waited_out() -> None:
 
 
 def test_requests_in_flight_hold_the_page_until_they_end() -> None:
-    network = SimpleNamespace(in_flight={"GET /api/orders"})
+    network = Network("GET /api/orders")
     page = ScriptedPage([probe()])
 
     async def answer_later() -> Readiness:
@@ -133,20 +175,24 @@ def test_requests_in_flight_hold_the_page_until_they_end() -> None:
                 deadline=time.monotonic() + 5,
             )
         )
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.5)
         assert not waiting.done()
-        network.in_flight.clear()
-        return await waiting
+        network.finish()
+        cleared = time.monotonic()
+        readiness = await waiting
+        assert time.monotonic() - cleared < BUSY_POLL_S / 2  # looked at again when they ended
+        return readiness
 
     readiness = asyncio.run(answer_later())
     assert readiness.settled
-    assert page.probed > 5  # polled all along
+    # Not polled all along: the busy page is looked at when its requests end, or now and then.
+    assert page.probed <= 0.5 / BUSY_POLL_S + 2
+    assert network.waits >= 2
 
 
 def test_page_still_loading_at_the_deadline_says_what_it_waited_for() -> None:
     page = ScriptedPage([probe(indicator="text:Loading orders…", timers=1)])
-    network = SimpleNamespace(in_flight={"GET /api/orders"})
-    readiness = wait(page, network=network, budget_s=0.3)
+    readiness = wait(page, network=Network("GET /api/orders"), budget_s=0.3)
     assert not readiness.settled
     assert readiness.waiting_for == (
         "loading_indicator:text:Loading orders…",
@@ -178,7 +224,7 @@ def test_page_that_keeps_changing_with_nothing_pending_is_taken_after_the_settle
 
 def test_error_overlay_ends_the_wait_whatever_is_pending() -> None:
     page = ScriptedPage([probe(overlay=True, indicator="text:Compiling", timers=3)])
-    readiness = wait(page, network=SimpleNamespace(in_flight={"GET /hmr"}))
+    readiness = wait(page, network=Network("GET /hmr"))
     assert readiness.settled
     assert page.probed == 1
 
@@ -193,7 +239,7 @@ def test_short_timers_are_run_at_once_when_nothing_else_is_pending() -> None:
 @pytest.mark.parametrize(
     ("network", "document"),
     [
-        (SimpleNamespace(in_flight={"GET /api/orders"}), idle_document()),  # a timeout, maybe
+        (Network("GET /api/orders"), idle_document()),  # a timeout, maybe
         (idle_network(), SimpleNamespace(navigation="GET /next")),
     ],
 )
