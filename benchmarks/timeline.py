@@ -74,7 +74,7 @@ def timeline_ms(previous: bytes, current: bytes) -> tuple[float, float]:
     recall_ms = (time.perf_counter() - started) * 1000
     pixels = decode(current, "current")  # the judgement's, done with or without the timeline
     started = time.perf_counter()
-    draft = prepare(recalled, "job", "ready", current, pixels)
+    draft = prepare(recalled, "ready", current, pixels)
     record({"status": "captured", "diff": draft.diff}, browser="HeadlessChrome")
     return (time.perf_counter() - started) * 1000, recall_ms
 

@@ -287,11 +287,17 @@ async def run_attempt(plan: Plan, attempt: Attempt, deadline: float, *, final: b
                 attempt.shot.dom,
                 rgba=pixels,
             )
-        if attempt.judgement.blank or plan.store is None:
-            if drafting is not None:
-                drafting.cancel()
-            return
-        await upload(plan, attempt, deadline, drafting)
+        try:
+            if not attempt.judgement.blank and plan.store is not None:
+                await upload(plan, attempt, deadline)
+        finally:
+            if drafting is not None and attempt.stored is None:
+                drafting.cancel()  # wanted only for a stored PNG
+        if plan.timeline is not None and drafting is not None and attempt.stored is not None:
+            # Waited for once the browser is closed: its thumbnail is stored meanwhile.
+            attempt.keeping = asyncio.ensure_future(
+                keep(plan.timeline, drafting, attempt.stored.info, plan.request)
+            )
     if attempt.keeping is not None:
         with timer.phase("timeline_wait"):  # what the timeline adds past the browser's teardown
             attempt.kept = await attempt.keeping
@@ -307,56 +313,40 @@ def preview_destination(url: str) -> tuple[str, int]:
 def start_draft(plan: Plan, png: bytes, pixels: Pixels) -> asyncio.Future[Draft] | None:
     if plan.recalled is None:
         return None
-    request = plan.request
-    return asyncio.ensure_future(draft(plan.recalled, request.job_id, request.stage, png, pixels))
+    return asyncio.ensure_future(draft(plan.recalled, plan.request.stage, png, pixels))
 
 
-async def upload(
-    plan: Plan, attempt: Attempt, deadline: float, drafting: asyncio.Future[Draft] | None
-) -> None:
+async def upload(plan: Plan, attempt: Attempt, deadline: float) -> None:
     # Started only with UPLOAD_RESERVE_S left, the upload ends inside the attempt's budget (the
     # S3 client's own timeouts bound it), so a deadline never abandons a half-made write.
     if deadline - time.monotonic() < UPLOAD_RESERVE_S:
-        if drafting is not None:
-            drafting.cancel()
         raise CaptureError(
             "no time left to upload", reason="budget_exhausted", phase="upload", transient=False
         )
     assert plan.store is not None
     assert attempt.shot is not None
     assert attempt.judgement is not None
-    job_id, stage, png = plan.request.job_id, plan.request.stage, attempt.shot.png
-    try:
-        with attempt.timer.phase("upload"):
-            attempt.stored = await asyncio.to_thread(
-                plan.store.put,
-                job_id,
-                stage,
-                png,
-                width=attempt.judgement.width,
-                height=attempt.judgement.height,
-            )
-    except BaseException:
-        if drafting is not None:
-            drafting.cancel()
-        raise
-    if plan.timeline is not None and drafting is not None:
-        # Waited for once the browser is closed: its thumbnail is stored meanwhile.
-        attempt.keeping = asyncio.ensure_future(
-            keep(plan.timeline, drafting, attempt.stored.info, job_id, stage)
+    with attempt.timer.phase("upload"):
+        attempt.stored = await asyncio.to_thread(
+            plan.store.put,
+            plan.request.job_id,
+            plan.request.stage,
+            attempt.shot.png,
+            width=attempt.judgement.width,
+            height=attempt.judgement.height,
         )
 
 
 async def draft(
-    recalled: asyncio.Future[Recalled], job_id: str, stage: str, png: bytes, pixels: Pixels
+    recalled: asyncio.Future[Recalled], stage: str, png: bytes, pixels: Pixels
 ) -> Draft:
-    return await asyncio.to_thread(prepare, await recalled, job_id, stage, png, pixels)
+    return await asyncio.to_thread(prepare, await recalled, stage, png, pixels)
 
 
 async def keep(
-    timeline: Timeline, drafting: asyncio.Future[Draft], image: ImageInfo, job_id: str, stage: str
+    timeline: Timeline, drafting: asyncio.Future[Draft], image: ImageInfo, request: CaptureRequest
 ) -> Kept:
-    return await timeline.keep(await drafting, image, job_id, stage)
+    return await timeline.keep(await drafting, image, request.job_id, request.stage)
 
 
 def finish(base: CaptureResult, attempt: Attempt, started: float, **changes: object) -> Outcome:

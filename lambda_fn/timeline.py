@@ -26,7 +26,7 @@ from lambda_fn.errors import StorageError
 from lambda_fn.events import ImageInfo
 from lambda_fn.observability import logger
 from lambda_fn.record import record
-from lambda_fn.storage import S3Store, content_key
+from lambda_fn.storage import S3Store
 from lambda_fn.thumbnail import thumbnail
 
 if TYPE_CHECKING:
@@ -176,24 +176,25 @@ class Timeline:
             return None
 
 
-def prepare(recalled: Recalled, job_id: str, stage: str, png: bytes, pixels: Pixels) -> Draft:
-    """Diff ``png`` (decoded: ``pixels``) against ``recalled`` and make its thumbnail; never
-    raises."""
+def prepare(recalled: Recalled, stage: str, png: bytes, pixels: Pixels) -> Draft:
+    """Diff the job's ``stage`` PNG ``png`` (decoded: ``pixels``) against ``recalled`` and make
+    its thumbnail; never raises."""
     started = time.perf_counter()
-    diff, reason = _diff(recalled, content_key(job_id, stage, png)[0], png, pixels)
+    diff, reason = _diff(recalled, stage, png, pixels)
     return Draft(diff, reason, thumbnail(pixels), _ms_since(started))
 
 
 def _diff(
-    recalled: Recalled, key: str, png: bytes, pixels: Pixels
+    recalled: Recalled, stage: str, png: bytes, pixels: Pixels
 ) -> tuple[dict[str, Any] | None, str | None]:
     baseline = recalled.baseline
     if baseline is None:
         return None, recalled.reason
-    if baseline.key == key:
+    same_bytes = png == baseline.picture.png
+    if same_bytes and stage == baseline.stage:  # the same content-addressed key: this capture
         return None, "same_capture"
     # Identical bytes are compared as bytes: no pixel work at all.
-    current = png if png == baseline.picture.png else Picture.of(png, pixels)
+    current = png if same_bytes else Picture.of(png, pixels)
     try:
         comparison = compare(baseline.picture, current)
     except DiffError as exc:
