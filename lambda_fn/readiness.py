@@ -6,7 +6,7 @@ in flight (however long a dev server takes to compile it), no timer it scheduled
 ``TIMER_HORIZON_MS`` (simulated latency: ``setTimeout(render, 500)``), no navigation of the main
 frame is under way, and its DOM has been quiet for ``QUIET_MS``. Those conditions are waited for
 until the readiness deadline the caller sets (inside the attempt's budget), or until a framework's
-error overlay shows (screens.py tells what it says); a page that has met
+error screen shows (``screens.ERROR_SCREEN``, which also tells what it says); a page that has met
 all of them but keeps changing its DOM (a ticking clock) is taken after ``SETTLE_MAX_MS``; one that
 still shows nothing after ``EMPTY_MAX_MS`` with nothing pending is taken as it is (the blank
 judgement decides). A deadline reached first is reported: ``Readiness.settled`` false, and what
@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from playwright.async_api import Frame, Page, Request, Response
+
+from lambda_fn.screens import ERROR_SCREEN
 
 QUIET_MS = 100
 SETTLE_MAX_MS = 1500
@@ -140,11 +142,11 @@ PROBE = (
   const findIndicator = """
     + FIND_LOADING_INDICATOR
     + """;
-  // A framework's error overlay is a final state: nothing behind it is worth waiting for.
-  const overlay = !!document.querySelector(
-    "vite-error-overlay, iframe#webpack-dev-server-client-overlay")
-    || [...document.querySelectorAll("nextjs-portal")].some(
-      (portal) => portal.shadowRoot && portal.shadowRoot.querySelector("[data-nextjs-dialog]"));
+  const findErrorScreen = """
+    + ERROR_SCREEN
+    + """;
+  // A framework's error screen is a final state: nothing behind it is worth waiting for.
+  const overlay = findErrorScreen() !== null;
   const clock = window.__previewMutationClock, timers = window.__previewTimers;
   const body = document.body;
   const indicator = findIndicator();
