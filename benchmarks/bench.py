@@ -108,7 +108,7 @@ def run_rounds(lab: Lab, plan: Plan, run_id: str) -> list[Shot]:
 
 def time_judgement(shots: list[Shot], runs: int) -> dict[str, Any]:
     """``judge()`` on one PNG of each page (the service's, else the floor's), ``runs`` times."""
-    from lambda_fn.blank import BlankPolicy, judge
+    from lambda_fn.pictures.blank import BlankPolicy, judge
 
     pngs: dict[str, bytes] = {}
     for shot in shots:

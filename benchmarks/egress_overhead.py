@@ -19,9 +19,9 @@ from benchlib.report import percentile
 from benchlib.site import Route, serve_routes
 from playwright.async_api import Browser, Playwright, async_playwright
 
-from lambda_fn.browser import CHROMIUM_ARGS
-from lambda_fn.egress import EgressProxy
-from lambda_fn.guard import UrlPolicy
+from lambda_fn.capture.browser import CHROMIUM_ARGS
+from lambda_fn.network.egress import EgressProxy
+from lambda_fn.network.guard import UrlPolicy
 
 EXECUTABLE = "/usr/bin/chromium-headless-shell"
 KINDS = {

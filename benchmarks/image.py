@@ -38,7 +38,7 @@ from benchlib.helpers import read_json_line, start_module, stop  # noqa: E402
 from benchlib.site import CONTENT_PAGES, Page, build_routes, serve_routes  # noqa: E402
 from benchlib.variants import function_environment  # noqa: E402
 
-from lambda_fn.emulator import REGION, LocalAws, local_aws  # noqa: E402
+from lambda_fn.local.emulator import REGION, LocalAws, local_aws  # noqa: E402
 from tests.image import engine  # noqa: E402
 
 LAMBDA_CPUS = "1.16"  # the share of vCPUs Lambda gives a 2,048 MB function

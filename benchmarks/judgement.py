@@ -20,7 +20,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from lambda_fn.blank import BlankPolicy, DomEvidence, judge
+from lambda_fn.pictures.blank import BlankPolicy, DomEvidence, judge
 
 WIDTH, HEIGHT = 1280, 800
 TARGET_MS = 20.0

@@ -46,9 +46,9 @@ from playwright.async_api import Page, async_playwright
 # The bed is the test suite's: the same apps, servers and pixel markers.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lambda_fn import browser, readiness
-from lambda_fn.browser import Chromium
-from lambda_fn.capture import MAX_ATTEMPTS, Outcome, capture
+from lambda_fn.capture import browser, readiness
+from lambda_fn.capture.browser import Chromium
+from lambda_fn.capture.stage import MAX_ATTEMPTS, Outcome, capture
 from lambda_fn.events import parse_request
 from tests.frameworks.bed import (
     LOCAL,

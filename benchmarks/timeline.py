@@ -37,15 +37,15 @@ from benchlib.site import CONTENT_PAGES, changed_path
 from PIL import Image
 from playwright.async_api import async_playwright
 
-from lambda_fn.browser import find_executable
+from lambda_fn.capture.browser import find_executable
 from lambda_fn.config import Settings
-from lambda_fn.diff import FRACTION_ERROR, Picture, compare, decode
-from lambda_fn.local_context import LocalContext
+from lambda_fn.local.context import LocalContext
 from lambda_fn.observability import logger
-from lambda_fn.record import record
+from lambda_fn.pictures.diff import FRACTION_ERROR, Picture, compare, decode
+from lambda_fn.pictures.thumbnail import thumbnail
 from lambda_fn.service import Service
-from lambda_fn.thumbnail import thumbnail
-from lambda_fn.timeline import Baseline, Recalled, prepare
+from lambda_fn.state.record import record
+from lambda_fn.state.timeline import Baseline, Recalled, prepare
 
 
 async def screenshots(base_url: str) -> list[tuple[bytes, bytes, bytes]]:

@@ -20,13 +20,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from lambda_fn.browser import Chromium, find_executable
-from lambda_fn.capture import Outcome, capture
+from lambda_fn.capture.browser import Chromium, find_executable
+from lambda_fn.capture.stage import Outcome, capture
 from lambda_fn.config import Settings
-from lambda_fn.emulator import LocalAws, local_aws
 from lambda_fn.errors import InvalidRequestError, ScreenshotError
 from lambda_fn.events import CaptureResult, Status, parse_request
-from lambda_fn.local_context import LocalContext
+from lambda_fn.local.context import LocalContext
+from lambda_fn.local.emulator import LocalAws, local_aws
 from lambda_fn.observability import logger
 
 

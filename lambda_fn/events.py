@@ -8,10 +8,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from lambda_fn.blank import DomEvidence, Judgement
 from lambda_fn.config import STAGE_PATTERN
 from lambda_fn.errors import InvalidRequestError, UrlBlockedError
-from lambda_fn.guard import parse_url
+from lambda_fn.network.guard import parse_url
+from lambda_fn.pictures.blank import DomEvidence, Judgement
 
 STAGE_COMPLETED = "Build Stage Completed"
 

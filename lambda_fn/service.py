@@ -14,17 +14,17 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.config import Config
 
-from lambda_fn.breaker import Breaker
-from lambda_fn.browser import Chromium, find_executable
-from lambda_fn.capture import Outcome, capture
+from lambda_fn.capture.browser import Chromium, find_executable
+from lambda_fn.capture.stage import Outcome, capture
 from lambda_fn.config import Settings
 from lambda_fn.errors import InvalidRequestError
 from lambda_fn.events import CaptureRequest, CaptureResult, parse_request
-from lambda_fn.idempotency import OncePerStage
 from lambda_fn.observability import logger, metrics
-from lambda_fn.results import ResultPublisher
-from lambda_fn.storage import S3Store, make_s3_client
-from lambda_fn.timeline import LastCaptures, Timeline
+from lambda_fn.state.breaker import Breaker
+from lambda_fn.state.idempotency import OncePerStage
+from lambda_fn.state.results import ResultPublisher
+from lambda_fn.state.storage import S3Store, make_s3_client
+from lambda_fn.state.timeline import LastCaptures, Timeline
 
 # State and event clients answer in milliseconds or not at all: fail fast, then fail open.
 FAST_CLIENT = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 2})

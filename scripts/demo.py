@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from lambda_fn.config import Settings
-from lambda_fn.emulator import LocalAws, local_aws
-from lambda_fn.local_context import LocalContext
+from lambda_fn.local.context import LocalContext
+from lambda_fn.local.emulator import LocalAws, local_aws
 from lambda_fn.observability import logger
 from lambda_fn.service import Service
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_fn.processes import find_processes
+from lambda_fn.capture.processes import find_processes
 from tests.pages import PageServer
 
 

@@ -6,7 +6,7 @@ import base64
 import hashlib
 from typing import Any
 
-from lambda_fn.emulator import LocalAws
+from lambda_fn.local.emulator import LocalAws
 
 
 def assert_nothing_lost(aws: LocalAws, results: list[dict[str, Any]]) -> None:

@@ -70,7 +70,7 @@ def main() -> None:
 def run_captures(
     handler: Any, args: argparse.Namespace, out: TextIO, first: dict[str, Any]
 ) -> None:
-    from lambda_fn.local_context import LocalContext
+    from lambda_fn.local.context import LocalContext
 
     urls = list(args.urls) + list(args.urls) * args.repeat
     for number, url in enumerate(urls):

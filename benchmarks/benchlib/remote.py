@@ -11,7 +11,7 @@ import json
 import sys
 
 from benchlib.site import build_routes, serve_routes
-from lambda_fn.emulator import local_aws
+from lambda_fn.local.emulator import local_aws
 
 
 def main() -> None:

@@ -130,7 +130,7 @@ class WarmService:
             handler_log.setStream(self.devnull)  # one JSON log line per invoke, not measured
         with contextlib.redirect_stdout(self.devnull):
             self.module = importlib.import_module("lambda_fn.handler")
-        self.context_type = importlib.import_module("lambda_fn.local_context").LocalContext
+        self.context_type = importlib.import_module("lambda_fn.local.context").LocalContext
         self.driver_pids = tuple(
             child.pid for child in psutil.Process().children() if child.name().startswith("node")
         )

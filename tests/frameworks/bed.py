@@ -31,7 +31,7 @@ import numpy as np
 from PIL import Image
 
 from lambda_fn.__main__ import shoot_url
-from lambda_fn.capture import Outcome
+from lambda_fn.capture.stage import Outcome
 from lambda_fn.config import Settings
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"

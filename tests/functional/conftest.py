@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lambda_fn.emulator import LocalAws, local_aws
+from lambda_fn.local.emulator import LocalAws, local_aws
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 HandlerFactory = Callable[..., ModuleType]

@@ -7,11 +7,11 @@ from io import BytesIO
 
 from PIL import Image
 
-from lambda_fn.diff import decode
-from lambda_fn.emulator import LocalAws
-from lambda_fn.record import record
-from lambda_fn.storage import CACHE_CONTROL, S3Store
-from lambda_fn.thumbnail import SIZE, thumbnail
+from lambda_fn.local.emulator import LocalAws
+from lambda_fn.pictures.diff import decode
+from lambda_fn.pictures.thumbnail import SIZE, thumbnail
+from lambda_fn.state.record import record
+from lambda_fn.state.storage import CACHE_CONTROL, S3Store
 
 
 def screenshot() -> bytes:

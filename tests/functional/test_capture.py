@@ -13,9 +13,9 @@ import psutil
 from PIL import Image
 
 from lambda_fn.__main__ import shoot_url
-from lambda_fn.capture import MAX_ATTEMPTS, TEARDOWN_RESERVE_S, Outcome
+from lambda_fn.capture.processes import find_processes
+from lambda_fn.capture.stage import MAX_ATTEMPTS, TEARDOWN_RESERVE_S, Outcome
 from lambda_fn.config import Settings
-from lambda_fn.processes import find_processes
 from tests.pages import (
     RICH_PAGE,
     WHITE_PAGE,

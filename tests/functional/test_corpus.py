@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lambda_fn.blank import BlankPolicy, judge
-from lambda_fn.browser import Chromium, Shot, find_executable
-from lambda_fn.timing import PhaseTimer
+from lambda_fn.capture.browser import Chromium, Shot, find_executable
+from lambda_fn.capture.timing import PhaseTimer
+from lambda_fn.pictures.blank import BlankPolicy, judge
 from tests.pages import PageServer
 
 CORPUS = Path(__file__).resolve().parent / "corpus"

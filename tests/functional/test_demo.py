@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 from PIL import Image
 from playwright.sync_api import sync_playwright
 
-from lambda_fn.browser import find_executable
+from lambda_fn.capture.browser import find_executable
 from tests.pixels import colour_share
 
 DEMO = Path(__file__).resolve().parents[2] / "scripts" / "demo.py"

@@ -24,7 +24,8 @@ import psutil
 import pytest
 from playwright.async_api import Page, async_playwright
 
-from lambda_fn.egress import (
+from lambda_fn.errors import UrlBlockedError
+from lambda_fn.network.egress import (
     BLOCKED_HEADER,
     ERROR_HEADER,
     LISTEN_POLL_S,
@@ -32,8 +33,7 @@ from lambda_fn.egress import (
     Streams,
     open_tcp,
 )
-from lambda_fn.errors import UrlBlockedError
-from lambda_fn.guard import UrlPolicy, check_url
+from lambda_fn.network.guard import UrlPolicy, check_url
 from tests.unit.test_url_standard import CASES as URL_STANDARD_CASES
 
 EXECUTABLE = "/usr/bin/chromium-headless-shell"

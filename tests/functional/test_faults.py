@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from lambda_fn.emulator import LocalAws
-from lambda_fn.local_context import LocalContext
-from lambda_fn.processes import find_processes, kill_processes
+from lambda_fn.capture.processes import find_processes, kill_processes
+from lambda_fn.local.context import LocalContext
+from lambda_fn.local.emulator import LocalAws
 from tests.functional.conftest import HandlerFactory, load_event
 from tests.pages import RICH_PAGE, Handler, PageServer
 from tests.stored import assert_nothing_lost, published

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from lambda_fn.emulator import LocalAws
-from lambda_fn.local_context import LocalContext
-from lambda_fn.storage import CACHE_CONTROL, SCREENSHOTS_PREFIX
+from lambda_fn.local.context import LocalContext
+from lambda_fn.local.emulator import LocalAws
+from lambda_fn.state.storage import CACHE_CONTROL, SCREENSHOTS_PREFIX
 from tests.functional.conftest import EVENTS, HandlerFactory, load_event
 from tests.pages import RICH_PAGE, WHITE_PAGE, PageServer
 
@@ -140,7 +140,7 @@ def run_handler_in_new_process(event: Any) -> dict[str, Any]:
         """
         import json, sys
         from lambda_fn.handler import handler
-        from lambda_fn.local_context import LocalContext
+        from lambda_fn.local.context import LocalContext
         result = handler(json.loads(sys.argv[1]), LocalContext())
         print("RESULT " + json.dumps(result))
         """

@@ -18,13 +18,19 @@ from dataclasses import dataclass
 import psutil
 import pytest
 
-from lambda_fn.browser import COMMIT_GRACE_S, Chromium, find_executable
-from lambda_fn.capture import MAX_ATTEMPTS, SYSTEM_NETWORK, TEARDOWN_RESERVE_S, Network, capture
+from lambda_fn.capture.browser import COMMIT_GRACE_S, Chromium, find_executable
+from lambda_fn.capture.dom import MAX_TITLE
+from lambda_fn.capture.readiness import SETTLE_MAX_MS
+from lambda_fn.capture.stage import (
+    MAX_ATTEMPTS,
+    SYSTEM_NETWORK,
+    TEARDOWN_RESERVE_S,
+    Network,
+    capture,
+)
 from lambda_fn.config import Settings
-from lambda_fn.dom import MAX_TITLE
-from lambda_fn.egress import Streams, open_tcp
 from lambda_fn.events import CaptureRequest, CaptureResult
-from lambda_fn.readiness import SETTLE_MAX_MS
+from lambda_fn.network.egress import Streams, open_tcp
 from tests.pages import RICH_PAGE, Handler, PageServer, Responder
 
 PUBLIC_ADDRESS = "93.184.216.34"  # what the test's DNS answers for app.test

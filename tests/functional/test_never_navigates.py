@@ -17,12 +17,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambda_fn.browser import Chromium, find_executable
-from lambda_fn.capture import Network, capture
+from lambda_fn.capture.browser import Chromium, find_executable
+from lambda_fn.capture.stage import Network, capture
 from lambda_fn.config import Settings
-from lambda_fn.egress import Streams
 from lambda_fn.events import CaptureRequest
-from lambda_fn.local_context import LocalContext
+from lambda_fn.local.context import LocalContext
+from lambda_fn.network.egress import Streams
 from tests.functional.conftest import HandlerFactory
 from tests.pages import RICH_PAGE, PageServer
 

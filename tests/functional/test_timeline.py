@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from lambda_fn.emulator import LocalAws
-from lambda_fn.local_context import LocalContext
-from lambda_fn.storage import CACHE_CONTROL
+from lambda_fn.local.context import LocalContext
+from lambda_fn.local.emulator import LocalAws
+from lambda_fn.state.storage import CACHE_CONTROL
 from tests.functional.conftest import HandlerFactory, load_event
 from tests.pages import RICH_PAGE, PageServer
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lambda_fn.emulator import REGION, LocalAws, local_aws
+from lambda_fn.local.emulator import REGION, LocalAws, local_aws
 from tests.image import engine
 from tests.pages import PageServer
 

@@ -15,8 +15,8 @@ import pytest
 from numpy.typing import NDArray
 from PIL import Image
 
-from lambda_fn.emulator import LocalAws
-from lambda_fn.storage import CACHE_CONTROL
+from lambda_fn.local.emulator import LocalAws
+from lambda_fn.state.storage import CACHE_CONTROL
 from tests.image import engine
 from tests.pages import WHITE_PAGE, PageServer
 from tests.pixels import colour_share

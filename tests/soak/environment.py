@@ -43,7 +43,7 @@ def main(argv: list[str]) -> int:
     events: list[Any] = json.loads(Path(argv[1]).read_text())
     sample_every = int(argv[2]) if len(argv) > 2 else 0
     from lambda_fn.handler import SERVICE, handler  # the cold start
-    from lambda_fn.local_context import LocalContext
+    from lambda_fn.local.context import LocalContext
 
     try:
         for count, event in enumerate(events, start=1):

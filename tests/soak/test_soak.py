@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from lambda_fn.emulator import LocalAws
-from lambda_fn.processes import find_processes
+from lambda_fn.capture.processes import find_processes
+from lambda_fn.local.emulator import LocalAws
 from tests.pages import RICH_PAGE, PageServer
 from tests.stored import assert_nothing_lost, published
 

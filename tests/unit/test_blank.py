@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, PngImagePlugin
 
-from lambda_fn.blank import MIN_STRUCTURE_TILES, BlankPolicy, DomEvidence, judge
+from lambda_fn.pictures.blank import MIN_STRUCTURE_TILES, BlankPolicy, DomEvidence, judge
 
 WHITE = (255, 255, 255)
 

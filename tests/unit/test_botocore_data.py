@@ -15,8 +15,9 @@ import pytest
 from botocore.stub import Stubber
 
 ROOT = Path(__file__).resolve().parents[2]
-# Dev tools inside the package, never run in the image: the emulator needs moto, which it lacks.
-NOT_IN_THE_FUNCTION = {"emulator.py", "__main__.py"}
+# Dev tools inside the package, never run in the image (lambda_fn.local's emulator needs moto,
+# which the image lacks).
+NOT_IN_THE_FUNCTION = {"local", "__main__.py"}
 
 
 def load_script() -> ModuleType:
@@ -35,9 +36,9 @@ SCRIPT = load_script()
 
 def function_sources() -> dict[str, ast.Module]:
     return {
-        path.name: ast.parse(path.read_text())
-        for path in sorted((ROOT / "lambda_fn").glob("*.py"))
-        if path.name not in NOT_IN_THE_FUNCTION
+        path.relative_to(ROOT / "lambda_fn").as_posix(): ast.parse(path.read_text())
+        for path in sorted((ROOT / "lambda_fn").rglob("*.py"))
+        if not NOT_IN_THE_FUNCTION & set(path.relative_to(ROOT / "lambda_fn").parts)
     }
 
 
@@ -58,7 +59,7 @@ def test_every_client_the_function_makes_is_of_a_kept_service() -> None:
 
 
 def test_every_s3_call_the_store_makes_is_a_kept_operation() -> None:
-    tree = function_sources()["storage.py"]
+    tree = function_sources()["state/storage.py"]
     calls = {
         node.func.attr
         for node in ast.walk(tree)

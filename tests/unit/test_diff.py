@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageFont
 
-from lambda_fn.diff import (
+from lambda_fn.pictures.diff import (
     FRACTION_ERROR,
     DiffError,
     Picture,

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lambda_fn.blank import DomEvidence, Judgement
 from lambda_fn.errors import InvalidRequestError
 from lambda_fn.events import CaptureRequest, CaptureResult, ImageInfo, PageInfo, parse_request
-from lambda_fn.guard import parse_url
+from lambda_fn.network.guard import parse_url
+from lambda_fn.pictures.blank import DomEvidence, Judgement
 
 # The request contract of DESIGN.md, written out independently of the models.
 JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")

@@ -8,15 +8,15 @@ import pytest
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from lambda_fn.egress import BlockedDestination
-from lambda_fn.errors import CaptureError
-from lambda_fn.failures import (
+from lambda_fn.capture.failures import (
     classify_main_response,
     classify_playwright_error,
     deadline_error,
     egress_error,
 )
-from lambda_fn.timing import PhaseTimer
+from lambda_fn.capture.timing import PhaseTimer
+from lambda_fn.errors import CaptureError
+from lambda_fn.network.egress import BlockedDestination
 
 URL = "http://127.0.0.1:9/"
 

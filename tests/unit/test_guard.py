@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lambda_fn.errors import UrlBlockedError
-from lambda_fn.guard import (
+from lambda_fn.network.guard import (
     MAX_URL_LENGTH,
     CheckedUrl,
     UrlPolicy,

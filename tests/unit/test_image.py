@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from lambda_fn.browser import EXECUTABLE_CANDIDATES
+from lambda_fn.capture.browser import EXECUTABLE_CANDIDATES
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKERFILE = ROOT / "Dockerfile.lambda"

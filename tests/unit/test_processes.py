@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from lambda_fn.processes import find_processes, kill_processes
+from lambda_fn.capture.processes import find_processes, kill_processes
 
 # A shell waiting for two children, one a subshell with a child of its own: three levels deep, and
 # the ``sleep`` processes do not carry the marker the shell was given as ``$0``.

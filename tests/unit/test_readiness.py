@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from lambda_fn.readiness import (
+from lambda_fn.capture.readiness import (
     BUSY_POLL_S,
     PAINTED,
     PROBE,

@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Error as PlaywrightError
 
-from lambda_fn.events import AppError
-from lambda_fn.screens import (
+from lambda_fn.capture.screens import (
     ERROR_SCREEN,
     MAX_ERROR_TEXT,
     MAX_PAGE_ERROR_TEXT,
@@ -20,6 +19,7 @@ from lambda_fn.screens import (
     PageErrors,
     read_app_error,
 )
+from lambda_fn.events import AppError
 
 
 class FakePage:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import pytest
 
-from lambda_fn.timing import PhaseTimer
+from lambda_fn.capture.timing import PhaseTimer
 
 
 class Clock:
@@ -36,7 +36,7 @@ def fail_in(timer: PhaseTimer, name: str, spend: Callable[[], None] = lambda: No
 @pytest.fixture
 def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     fake = Clock()
-    monkeypatch.setattr("lambda_fn.timing.time.perf_counter", fake)
+    monkeypatch.setattr("lambda_fn.capture.timing.time.perf_counter", fake)
     return fake
 
 

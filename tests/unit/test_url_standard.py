@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from lambda_fn.errors import UrlBlockedError
-from lambda_fn.guard import UrlPolicy, check_url
+from lambda_fn.network.guard import UrlPolicy, check_url
 
 DATA = Path(__file__).parent.parent / "data" / "urltestdata.json"
 SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*):")

@@ -26,7 +26,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-from lambda_fn.blank import decode_rgba
+from lambda_fn.pictures.blank import decode_rgba
 
 # pixelmatch's default threshold 0.1 on its maximum YIQ distance 35215 (for 0-255 channels).
 MAX_YIQ_DELTA = 35215.0

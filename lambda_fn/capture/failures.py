@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from lambda_fn.egress import BlockedDestination
+from lambda_fn.capture.timing import PhaseTimer
 from lambda_fn.errors import CaptureError
-from lambda_fn.timing import PhaseTimer
+from lambda_fn.network.egress import BlockedDestination
 
 TRANSIENT_HTTP = frozenset({502, 503, 504})
 

@@ -35,7 +35,7 @@ from typing import Any
 
 from playwright.async_api import Frame, Page, Request, Response
 
-from lambda_fn.screens import ERROR_SCREEN
+from lambda_fn.capture.screens import ERROR_SCREEN
 
 QUIET_MS = 100
 SETTLE_MAX_MS = 1500

@@ -6,7 +6,7 @@ from io import BytesIO
 
 from PIL import Image
 
-from lambda_fn.diff import Pixels
+from lambda_fn.pictures.diff import Pixels
 
 SIZE = (320, 200)
 QUALITY = 70

@@ -14,15 +14,14 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from lambda_fn.blank import BlankPolicy, Judgement, decode_rgba, judge
-from lambda_fn.browser import Chromium, Shot
+from lambda_fn.capture.browser import Chromium, Shot
+from lambda_fn.capture.failures import deadline_error, egress_error
+from lambda_fn.capture.timing import PhaseTimer
 from lambda_fn.config import Settings
-from lambda_fn.diff import Pixels
-from lambda_fn.egress import Connector, EgressProxy, open_tcp
 from lambda_fn.errors import CaptureError, StorageError, UrlBlockedError
 from lambda_fn.events import AttemptRecord, CaptureRequest, CaptureResult, ImageInfo
-from lambda_fn.failures import deadline_error, egress_error
-from lambda_fn.guard import (
+from lambda_fn.network.egress import Connector, EgressProxy, open_tcp
+from lambda_fn.network.guard import (
     Resolver,
     UrlPolicy,
     check_final_url,
@@ -31,9 +30,10 @@ from lambda_fn.guard import (
     resolve_host,
 )
 from lambda_fn.observability import logger
-from lambda_fn.storage import UPLOAD_RESERVE_S, StoredImage
-from lambda_fn.timeline import Draft, Kept, Recalled, Timeline, prepare
-from lambda_fn.timing import PhaseTimer
+from lambda_fn.pictures.blank import BlankPolicy, Judgement, decode_rgba, judge
+from lambda_fn.pictures.diff import Pixels
+from lambda_fn.state.storage import UPLOAD_RESERVE_S, StoredImage
+from lambda_fn.state.timeline import Draft, Kept, Recalled, Timeline, prepare
 
 MAX_ATTEMPTS = 2
 TEARDOWN_RESERVE_S = 2.0  # closing (browser.CLOSE_TIMEOUT_S) and killing what is left

@@ -36,7 +36,13 @@ from typing import Self
 from playwright.async_api import ProxySettings
 
 from lambda_fn.errors import UrlBlockedError
-from lambda_fn.guard import Resolver, UrlPolicy, check_destination, parse_authority, resolve_host
+from lambda_fn.network.guard import (
+    Resolver,
+    UrlPolicy,
+    check_destination,
+    parse_authority,
+    resolve_host,
+)
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Connector = Callable[[str, int], Awaitable[Streams]]

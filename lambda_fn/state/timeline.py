@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambda_fn.breaker import TTL_S
-from lambda_fn.diff import DiffError, Picture, Pixels, compare
 from lambda_fn.errors import StorageError
 from lambda_fn.events import ImageInfo
 from lambda_fn.observability import logger
-from lambda_fn.record import record
-from lambda_fn.storage import S3Store
-from lambda_fn.thumbnail import thumbnail
+from lambda_fn.pictures.diff import DiffError, Picture, Pixels, compare
+from lambda_fn.pictures.thumbnail import thumbnail
+from lambda_fn.state.breaker import TTL_S
+from lambda_fn.state.record import record
+from lambda_fn.state.storage import S3Store
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -23,22 +23,22 @@ from playwright.async_api import (
 from playwright.async_api import Error as PlaywrightError
 from playwright.async_api import TimeoutError as PlaywrightTimeoutError
 
-from lambda_fn.blank import DomEvidence
-from lambda_fn.dom import read_evidence, read_title
-from lambda_fn.egress import BLOCKED_HEADER, ERROR_HEADER, EgressProxy
-from lambda_fn.errors import CaptureError, ConfigError
-from lambda_fn.events import AppError, PageInfo
-from lambda_fn.failures import classify_main_response, classify_playwright_error
-from lambda_fn.processes import find_processes, kill_processes, limit_memory
-from lambda_fn.readiness import (
+from lambda_fn.capture.dom import read_evidence, read_title
+from lambda_fn.capture.failures import classify_main_response, classify_playwright_error
+from lambda_fn.capture.processes import find_processes, kill_processes, limit_memory
+from lambda_fn.capture.readiness import (
     PAGE_CLOCKS,
     MainDocument,
     NetworkTracker,
     Readiness,
     wait_until_ready,
 )
-from lambda_fn.screens import DEV_CHROME_STYLE, PageErrors, read_app_error
-from lambda_fn.timing import PhaseTimer
+from lambda_fn.capture.screens import DEV_CHROME_STYLE, PageErrors, read_app_error
+from lambda_fn.capture.timing import PhaseTimer
+from lambda_fn.errors import CaptureError, ConfigError
+from lambda_fn.events import AppError, PageInfo
+from lambda_fn.network.egress import BLOCKED_HEADER, ERROR_HEADER, EgressProxy
+from lambda_fn.pictures.blank import DomEvidence
 
 VIEWPORT = {"width": 1280, "height": 800}
 # The real binary first: Debian's /usr/bin/chromium-headless-shell is a `sh -e` wrapper that starts

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import ada_url
 
-from lambda_fn.addresses import IpAddress, is_public_address, parse_address
 from lambda_fn.errors import UrlBlockedError
+from lambda_fn.network.addresses import IpAddress, is_public_address, parse_address
 
 Resolver = Callable[[str, int], Sequence[str]]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from playwright.async_api import Page
 
-from lambda_fn.blank import DomEvidence
-from lambda_fn.readiness import FIND_LOADING_INDICATOR
-from lambda_fn.screens import FIND_SERVER_ERROR_PAGE
+from lambda_fn.capture.readiness import FIND_LOADING_INDICATOR
+from lambda_fn.capture.screens import FIND_SERVER_ERROR_PAGE
+from lambda_fn.pictures.blank import DomEvidence
 
 MAX_TITLE = 256
 MAX_EVIDENCE_TEXT = 200

@@ -1,0 +1,1 @@
+"""Running the function off Lambda: a local AWS emulator and a Lambda context."""
