@@ -8,6 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 venv=${VENV:-.venv}
 lock=packaging/constraints.txt
+# pip-compile keeps the pins of an existing output file: start from the current lock, so a new
+# dependency adds its own lines and bumps nothing else (`--upgrade-package NAME` to move one).
+cp "$lock" "$lock.new"
 "$venv/bin/pip-compile" --quiet --all-extras --strip-extras --no-annotate --no-header \
   --no-emit-index-url --no-emit-find-links --output-file "$lock.new" pyproject.toml
 # The project itself is not a constraint.
