@@ -11,6 +11,15 @@ it refused or reset the connection. The preview's own address (``patient``) is w
 it refuses connections, for up to ``listen_wait_s`` of the proxy's life: a dev server that is
 still starting comes up meanwhile.
 
+HTTP/1.1 is read and written by h11, a well-kept sans-IO implementation, rather than by framing
+of the proxy's own: a server-role parser reads each of the browser's requests, a client-role
+connection per upstream connection writes the request to the origin and reads its response
+(syntax, Content-Length, chunked bodies, where each message ends, whether a connection can carry
+another). The proxy's own answers are written by h11 too. A response is passed back in the
+framing the origin gave it: its head rebuilt from h11's parsed fields, its body's bytes as they
+came while h11 reads them to find the end, so chunk extensions and trailers arrive intact and a
+body that ends with the connection is not re-framed.
+
 Plain-HTTP connections are kept between requests (HTTP/1.1 persistence) when the browser asks for
 it (Chromium's ``Proxy-Connection: keep-alive``) and each response's end can be told (a length,
 chunked, or no body): a dev server's page loads its code as a hundred small modules, and a new
@@ -28,11 +37,12 @@ import logging
 import re
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Self
 
+import h11
 from playwright.async_api import ProxySettings
 
 from lambda_fn.errors import UrlBlockedError
@@ -46,6 +56,7 @@ from lambda_fn.network.guard import (
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Connector = Callable[[str, int], Awaitable[Streams]]
+Fields = Sequence[tuple[bytes, bytes]]
 
 MAX_HEAD_BYTES = 64 * 1024  # request or response line plus headers
 CHUNK_BYTES = 64 * 1024
@@ -65,18 +76,23 @@ CHROMIUM_EGRESS_ARGS = (
 )
 ABSOLUTE_TARGET = re.compile(r"(http|ws)://([^/?#]*)(.*)", re.IGNORECASE | re.DOTALL)
 TARGET_PORTS = {"http": 80, "ws": 80}
-HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Headers about this hop only; a proxy must not pass them on (RFC 9110 section 7.6.1).
 HOP_BY_HOP = frozenset(
-    {"connection", "keep-alive", "proxy-connection", "proxy-authorization", "te", "trailer"}
-    | {"upgrade", "transfer-encoding", "host"}  # Host is rewritten from the checked target
+    {b"connection", b"keep-alive", b"proxy-connection", b"proxy-authorization", b"te", b"trailer"}
+    | {b"upgrade", b"transfer-encoding", b"host"}  # Host is rewritten from the checked target
 )
-CONNECTION_HEADERS = frozenset({"connection", "keep-alive", "proxy-connection"})
+CONNECTION_HEADERS = frozenset({b"connection", b"keep-alive", b"proxy-connection"})
 # Statuses whose responses never have a body (RFC 9112 section 6.3), besides 1xx and HEAD's.
 BODILESS_STATUSES = frozenset({204, 304})
 # Requests sent again on a fresh connection when a kept one turns out closed by the origin.
-REPLAYABLE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-MAX_CHUNK_SIZE_DIGITS = 16
+REPLAYABLE_METHODS = frozenset({b"GET", b"HEAD", b"OPTIONS"})
+# h11 refuses an HTTP/1.1 request without Host (RFC 9112 section 3.2); the proxy takes the host
+# from the target and never passes the browser's Host on, so such a request gets this one.
+PLACEHOLDER_HOST = b"Host: \r\n"
+REQUEST_HOST = re.compile(rb"\r\nhost[ \t]*:", re.IGNORECASE)
+# h11's status hint for a request it cannot read -> the proxy's answer: 431 for a head over
+# MAX_HEAD_BYTES, 411 for a transfer coding (chunked uploads are refused, see ``_forward``).
+REQUEST_ERRORS = {431: 431, 501: 411}
 REASONS = {
     400: "Bad Request",
     403: "Forbidden",
@@ -106,22 +122,113 @@ class ForwardedDestination:
     address: str
 
 
-@dataclass(frozen=True, slots=True)
-class _Request:
-    method: str
-    target: str
-    version: str
-    headers: list[tuple[str, str]]
+def _request_parser(data: bytes = b"") -> h11.Connection:
+    """A server-role h11 parser, given the bytes read so far (none is not an end of stream)."""
+    parser = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD_BYTES)
+    if data:
+        parser.receive_data(data)
+    return parser
+
+
+def _response_reader() -> h11.Connection:
+    return h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD_BYTES)
 
 
 @dataclass(slots=True)
 class _Upstream:
-    """A connection to an origin, kept between one browser connection's requests to it."""
+    """A connection to an origin, kept between one browser connection's requests to it; h11
+    (client role) writes its requests and reads its responses."""
 
+    scheme: str
     authority: str
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    http: h11.Connection = field(default_factory=_response_reader)
     used: bool = False  # has carried a response: the origin may have closed it since
+
+    def send(self, *events: h11.Request | h11.Data | h11.EndOfMessage) -> None:
+        for event in events:
+            self.writer.write(self.http.send(event))
+
+    async def receive(self) -> h11.Event:
+        """h11's next event of the response, reading as much as it needs."""
+        while (event := self.http.next_event()) is h11.NEED_DATA:
+            self.http.receive_data(await self.reader.read(CHUNK_BYTES))
+        if not isinstance(event, h11.Event):  # PAUSED: a response is never read past its end
+            raise RuntimeError("the upstream connection is paused")
+        return event
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+class _Browser:
+    """The browser's end of one proxy connection. Each request is read by a new server-role h11
+    parser, fed what the previous one had read past its request: responses are passed back as
+    the origin framed them, not written through h11, so one parser serves one request."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.http = _request_parser()
+
+    def unread(self) -> bytes:
+        """What the browser sent past the current request: a tunnel's or an upgrade's first
+        bytes, or the next request."""
+        return self.http.trailing_data[0]
+
+    async def next_request(self) -> h11.Request | None:
+        """The next request's head, or ``None`` when the browser ends the connection first."""
+        data = self.unread()
+        self.http = _request_parser(data)
+        while True:
+            try:
+                event = self.http.next_event()
+            except h11.RemoteProtocolError as exc:
+                data = _with_placeholder_host(data, exc)
+                self.http = _request_parser(data)
+                continue
+            if isinstance(event, h11.Request):
+                _check_head(data[: len(data) - len(self.unread())])
+                return event
+            chunk = await self.reader.read(CHUNK_BYTES)
+            if not chunk:
+                return None  # gone before a whole request: nothing to answer
+            data += chunk
+            self.http.receive_data(chunk)
+
+    async def body(self) -> AsyncIterator[bytes]:
+        """The request's body as it arrives; h11 tells where it ends."""
+        while not isinstance(event := self.http.next_event(), h11.EndOfMessage):
+            if isinstance(event, h11.Data):
+                yield event.data
+                continue
+            chunk = await self.reader.read(CHUNK_BYTES)
+            if not chunk:
+                raise ConnectionResetError("the browser closed the connection mid-body")
+            self.http.receive_data(chunk)
+
+    def send(self, event: h11.Response | h11.Data | h11.EndOfMessage) -> None:
+        self.writer.write(self.http.send(event))
+
+    async def answer(self, refusal: _RefusalError) -> None:
+        """The proxy's own answer, and the connection's end."""
+        body = f"{refusal}\n".encode()
+        headers = [
+            (b"Content-Type", b"text/plain; charset=utf-8"),
+            (b"Content-Length", str(len(body)).encode()),
+            (b"Connection", b"close"),
+        ]
+        if refusal.why is not None:
+            headers.append((BLOCKED_HEADER.encode(), refusal.why.encode()))
+        if refusal.error is not None:
+            headers.append((ERROR_HEADER.encode(), refusal.error.encode()))
+        reason = REASONS[refusal.status].encode()
+        self.send(h11.Response(status_code=refusal.status, reason=reason, headers=headers))
+        self.send(h11.Data(data=body))
+        self.send(h11.EndOfMessage())
+        with contextlib.suppress(OSError):
+            await self.writer.drain()
 
 
 class _StaleError(Exception):
@@ -142,9 +249,7 @@ class _RefusalError(Exception):
 
 async def open_tcp(address: str, port: int) -> Streams:
     """Connect to an IP literal; ``AI_NUMERICHOST`` makes a host name fail instead of resolving."""
-    return await asyncio.open_connection(
-        address, port, limit=MAX_HEAD_BYTES, flags=socket.AI_NUMERICHOST
-    )
+    return await asyncio.open_connection(address, port, flags=socket.AI_NUMERICHOST)
 
 
 class EgressProxy:
@@ -191,9 +296,7 @@ class EgressProxy:
         return CHROMIUM_EGRESS_ARGS
 
     async def __aenter__(self) -> Self:
-        self._server = await asyncio.start_server(
-            self._accept, "127.0.0.1", 0, limit=MAX_HEAD_BYTES
-        )
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
         self._listen_until = time.monotonic() + self._listen_wait_s
         return self
 
@@ -226,91 +329,101 @@ class EgressProxy:
         self._server = None
 
     def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.create_task(self._serve(reader, writer))
+        task = asyncio.create_task(self._serve(_Browser(reader, writer)))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self._writers.append(writer)
+    async def _serve(self, browser: _Browser) -> None:
+        self._writers.append(browser.writer)
         try:
-            await self._handle(reader, writer)
+            await self._handle(browser)
         except _RefusalError as exc:
-            await _answer(writer, exc)
-        except (OSError, asyncio.IncompleteReadError):
+            await browser.answer(exc)
+        except OSError:
             pass  # a peer went away: nothing left to tell anyone
         except Exception:
             logger.exception("egress proxy connection failed")
         finally:
-            writer.close()
+            browser.writer.close()
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        request = _parse_request(await _read_head(reader, 431))
-        if request.method == "CONNECT":
-            await self._tunnel(request.target, reader, writer)
+    async def _handle(self, browser: _Browser) -> None:
+        request = await browser.next_request()
+        if request is None:
+            return
+        if request.method == b"CONNECT":
+            await self._tunnel(browser, request.target.decode())
         else:
-            await self._forward(request, reader, writer)
+            await self._forward(browser, request)
 
-    async def _tunnel(
-        self, target: str, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _tunnel(self, browser: _Browser, target: str) -> None:
         async with self._upstream(target, default_port=443) as (upstream_reader, upstream_writer):
-            writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
-            await _splice(reader, writer, upstream_reader, upstream_writer)
+            browser.send(
+                h11.Response(status_code=200, reason=b"Connection Established", headers=[])
+            )
+            upstream_writer.write(browser.unread())
+            await _splice(browser.reader, browser.writer, upstream_reader, upstream_writer)
 
-    async def _forward(
-        self, request: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _forward(self, browser: _Browser, request: h11.Request) -> None:
         """Absolute-form requests (``GET http://host/path``), one after another for as long as
         the browser keeps the connection and each response's end can be told."""
         upstream: _Upstream | None = None
         try:
             while True:
-                scheme, authority, path = _split_target(request.target)
-                body_bytes = _content_length(request.headers)
-                upgrade = _header(request.headers, "upgrade")
+                scheme, authority, path = _split_target(request.target.decode())
+                if _header(request.headers, b"transfer-encoding") is not None:
+                    raise _RefusalError(411, "chunked request bodies are not supported")
+                upgrade = _header(request.headers, b"upgrade")
                 persistent = not upgrade and _wants_keep_alive(request)
                 if upstream is not None and upstream.authority != authority:
-                    upstream.writer.close()
+                    upstream.close()
                     upstream = None
                 if upstream is None:
                     upstream = await self._connect_upstream(scheme, authority)
-                head = _origin_request(request, authority, path, upgrade, persistent=persistent)
-                upstream.writer.write(head)
-                await _copy_exactly(reader, upstream.writer, body_bytes)
-                if upgrade:
-                    await _splice(reader, writer, upstream.reader, upstream.writer)
-                    return
-                try:
-                    response = await _response_head(upstream.reader, stale=upstream.used)
-                except _StaleError as exc:
-                    if body_bytes or request.method not in REPLAYABLE_METHODS:
-                        raise _RefusalError(
-                            502, "no upstream response", error="connection_reset"
-                        ) from exc
-                    upstream.writer.close()
-                    upstream = await self._connect_upstream(scheme, authority)
-                    upstream.writer.write(head)
-                    response = await _response_head(upstream.reader, stale=False)
+                outgoing = _origin_request(request, authority, path, upgrade, persistent=persistent)
+                upstream, response = await self._exchange(browser, upstream, outgoing)
                 upstream.used = True
+                response = await _final_response(response, upstream, browser.writer)
+                if isinstance(response, h11.InformationalResponse):  # 101 Switching Protocols
+                    await _switch(response, browser, upstream)
+                    return
                 kept = await _relay_response(
-                    response, upstream.reader, writer, request.method, persistent=persistent
+                    response, upstream, browser.writer, request.method, persistent=persistent
                 )
                 if not kept.upstream:
-                    upstream.writer.close()
+                    upstream.close()
                     upstream = None
-                if not kept.client:
-                    return
-                following = await _next_request(reader)
-                if following is None:
+                if not kept.client or (following := await browser.next_request()) is None:
                     return
                 request = following
         finally:
             if upstream is not None:
-                upstream.writer.close()
+                upstream.close()
+
+    async def _exchange(
+        self, browser: _Browser, upstream: _Upstream, outgoing: h11.Request
+    ) -> tuple[_Upstream, h11.Response | h11.InformationalResponse]:
+        """Send the request and the browser's body, and read the answer's head. A kept
+        connection the origin closed meanwhile is replaced once, for a request without a body
+        that is safe to send again; the connection that answered is returned with the head."""
+        upstream.send(outgoing)
+        sent_body = await _forward_body(browser, upstream)
+        try:
+            return upstream, await _response_head(upstream, stale=upstream.used)
+        except _StaleError as exc:
+            if sent_body or outgoing.method not in REPLAYABLE_METHODS:
+                raise _RefusalError(502, "no upstream response", error="connection_reset") from exc
+        upstream.close()
+        fresh = await self._connect_upstream(upstream.scheme, upstream.authority)
+        try:
+            fresh.send(outgoing, h11.EndOfMessage())
+            return fresh, await _response_head(fresh, stale=False)
+        except BaseException:
+            fresh.close()
+            raise
 
     async def _connect_upstream(self, scheme: str, authority: str) -> _Upstream:
         streams = await self._open_upstream(authority, TARGET_PORTS[scheme])
-        return _Upstream(authority, *streams)
+        return _Upstream(scheme, authority, *streams)
 
     @contextlib.asynccontextmanager
     async def _upstream(self, authority: str, *, default_port: int) -> AsyncIterator[Streams]:
@@ -374,38 +487,42 @@ class EgressProxy:
         return self._checks[key]
 
 
-async def _read_head(reader: asyncio.StreamReader, too_large_status: int) -> bytes:
-    try:
-        return await reader.readuntil(b"\r\n\r\n")
-    except asyncio.LimitOverrunError as exc:
-        raise _RefusalError(too_large_status, "header too large") from exc
-
-
-def _parse_request(head: bytes) -> _Request:
-    request_line, headers = _parse_head(head)
-    parts = request_line.split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
-        raise _RefusalError(400, "malformed request line")
-    return _Request(parts[0], parts[1], parts[2], headers)
-
-
-def _parse_head(head: bytes) -> tuple[str, list[tuple[str, str]]]:
-    """Start line and headers. Stray CR, LF or NUL would let a peer smuggle extra headers."""
-    lines = head.decode("latin-1").removesuffix("\r\n\r\n").split("\r\n")
-    if any(char in line for line in lines for char in "\r\n\0"):
+def _check_head(head: bytes) -> None:
+    """What h11 lets through and the proxy does not: a head over ``MAX_HEAD_BYTES`` that
+    arrived whole (h11 limits only one still incomplete), and a CR or LF outside CRLF (h11
+    takes a bare LF for a line end, as RFC 9112 section 2.2 allows; parsers may split such a
+    head into different headers)."""
+    if len(head) > MAX_HEAD_BYTES:
+        raise _RefusalError(431, "header too large")
+    if re.search(rb"\r(?!\n)|(?<!\r)\n", head):
         raise _RefusalError(400, "malformed header")
-    return lines[0], [_parse_header(line) for line in lines[1:]]
 
 
-def _parse_header(line: str) -> tuple[str, str]:
-    name, colon, value = line.partition(":")
-    if not colon or not HEADER_NAME.fullmatch(name):
-        raise _RefusalError(400, "malformed header")
-    return name, value.strip()
+def _with_placeholder_host(data: bytes, error: h11.RemoteProtocolError) -> bytes:
+    """``data`` with ``PLACEHOLDER_HOST`` after its request line, when h11 could not read it
+    and its head is whole and has no Host; otherwise the refusal h11's error calls for."""
+    status = REQUEST_ERRORS.get(error.error_status_hint, 400)
+    head_end = data.find(b"\r\n\r\n") + 2
+    if status != 400 or head_end < 2 or REQUEST_HOST.search(data, 0, head_end):
+        message = "header too large" if status == 431 else f"malformed request: {error}"
+        raise _RefusalError(status, message) from error
+    line_end = data.index(b"\r\n") + 2
+    return data[:line_end] + PLACEHOLDER_HOST + data[line_end:]
 
 
-def _header(headers: list[tuple[str, str]], name: str) -> str | None:
-    return next((value for key, value in headers if key.lower() == name), None)
+def _header(headers: Fields, name: bytes) -> bytes | None:
+    """The first value of the header ``name`` (lower case, as h11 gives names)."""
+    return next((value for key, value in headers if key == name), None)
+
+
+def _tokens(headers: Fields, *names: bytes) -> set[bytes]:
+    """The comma-separated tokens of the ``names`` headers, lower-cased."""
+    return {
+        token.strip().lower()
+        for key, value in headers
+        if key in names
+        for token in value.split(b",")
+    }
 
 
 def _split_target(target: str) -> tuple[str, str, str]:
@@ -416,67 +533,92 @@ def _split_target(target: str) -> tuple[str, str, str]:
     return match[1].lower(), match[2], path
 
 
-def _content_length(headers: list[tuple[str, str]]) -> int:
-    """Request body size. Chunked uploads are refused: their end is not ours to find."""
-    if _header(headers, "transfer-encoding") is not None:
-        raise _RefusalError(411, "chunked request bodies are not supported")
-    lengths = {value for key, value in headers if key.lower() == "content-length"}
-    if len(lengths) > 1 or not all(value.isascii() and value.isdigit() for value in lengths):
-        raise _RefusalError(400, "invalid Content-Length")
-    return int(lengths.pop()) if lengths else 0
+def _wants_keep_alive(request: h11.Request) -> bool:
+    """Whether the browser asked to keep the connection (Chromium says so to every proxy)."""
+    tokens = _tokens(request.headers, b"connection", b"proxy-connection")
+    return request.http_version == b"1.1" and b"keep-alive" in tokens and b"close" not in tokens
 
 
 def _origin_request(
-    request: _Request, authority: str, path: str, upgrade: str | None, *, persistent: bool
-) -> bytes:
+    request: h11.Request, authority: str, path: str, upgrade: bytes | None, *, persistent: bool
+) -> h11.Request:
     """The request as the origin expects it: origin-form target, no proxy or hop-by-hop headers."""
-    nominated = {
-        token.strip().lower()
-        for key, value in request.headers
-        if key.lower() == "connection"
-        for token in value.split(",")
-    }
-    headers = [
-        (key, value)
-        for key, value in request.headers
-        if key.lower() not in HOP_BY_HOP and key.lower() not in nominated
+    dropped = HOP_BY_HOP | _tokens(request.headers, b"connection")
+    headers = [(b"Host", authority.encode())]
+    headers += [
+        (name, value) for name, value in request.headers.raw_items() if name.lower() not in dropped
     ]
-    headers.insert(0, ("Host", authority))
     if upgrade:
-        headers += [("Connection", "Upgrade"), ("Upgrade", upgrade)]
+        headers += [(b"Connection", b"Upgrade"), (b"Upgrade", upgrade)]
     else:
-        headers.append(("Connection", "keep-alive" if persistent else "close"))
-    return _serialise_head(f"{request.method} {path} {request.version}", headers)
+        headers.append((b"Connection", b"keep-alive" if persistent else b"close"))
+    return h11.Request(method=request.method, target=path.encode(), headers=headers)
 
 
-def _tokens(headers: list[tuple[str, str]], *names: str) -> set[str]:
-    """The comma-separated tokens of the ``names`` headers, lower-cased."""
-    return {
-        token.strip().lower()
-        for key, value in headers
-        if key.lower() in names
-        for token in value.split(",")
-    }
+async def _forward_body(browser: _Browser, upstream: _Upstream) -> bool:
+    """The browser's request body to the origin as it arrives; whether there was any."""
+    sent = False
+    async for data in browser.body():
+        upstream.send(h11.Data(data=data))
+        await upstream.writer.drain()
+        sent = True
+    upstream.send(h11.EndOfMessage())
+    return sent
 
 
-def _wants_keep_alive(request: _Request) -> bool:
-    """Whether the browser asked to keep the connection (Chromium says so to every proxy)."""
-    tokens = _tokens(request.headers, "connection", "proxy-connection")
-    return request.version == "HTTP/1.1" and "keep-alive" in tokens and "close" not in tokens
-
-
-async def _next_request(reader: asyncio.StreamReader) -> _Request | None:
-    """The browser's next request on a kept connection, or ``None`` once it closed it."""
+async def _response_head(
+    upstream: _Upstream, *, stale: bool
+) -> h11.Response | h11.InformationalResponse:
+    """The origin's status line and headers; a kept connection (``stale``) that ended before
+    any byte of them raises ``_StaleError``."""
     try:
-        head = await _read_head(reader, 431)
-    except asyncio.IncompleteReadError:
-        return None
-    return _parse_request(head)
+        event = await upstream.receive()
+    except ConnectionResetError as exc:
+        if stale:
+            raise _StaleError from exc
+        raise _RefusalError(502, "no upstream response", error="connection_reset") from exc
+    except h11.RemoteProtocolError as exc:
+        unread, ended = upstream.http.trailing_data
+        if not ended:
+            raise _RefusalError(502, "invalid upstream response") from exc
+        if stale and not unread:
+            raise _StaleError from exc
+        raise _RefusalError(502, "no upstream response", error="connection_reset") from exc
+    if not isinstance(event, h11.Response | h11.InformationalResponse):
+        raise _RefusalError(502, "invalid upstream response")
+    return event
 
 
-def _serialise_head(start_line: str, headers: list[tuple[str, str]]) -> bytes:
-    lines = [start_line, *(f"{key}: {value}" for key, value in headers), "", ""]
-    return "\r\n".join(lines).encode("latin-1")
+async def _final_response(
+    response: h11.Response | h11.InformationalResponse,
+    upstream: _Upstream,
+    writer: asyncio.StreamWriter,
+) -> h11.Response | h11.InformationalResponse:
+    """Interim answers (100 Continue, 103 Early Hints) passed back; the final response, or a
+    101 that switches protocols, returned."""
+    while isinstance(response, h11.InformationalResponse) and response.status_code != 101:
+        writer.write(_relayed_head(response, response.headers.raw_items()))
+        response = await _response_head(upstream, stale=False)
+    return response
+
+
+async def _switch(
+    response: h11.InformationalResponse, browser: _Browser, upstream: _Upstream
+) -> None:
+    """An upgrade the origin accepted (WebSocket): its 101, then both directions as bytes,
+    starting with what either side sent past its head."""
+    browser.writer.write(_relayed_head(response, response.headers.raw_items()))
+    browser.writer.write(upstream.http.trailing_data[0])
+    upstream.writer.write(browser.unread())
+    await _splice(browser.reader, browser.writer, upstream.reader, upstream.writer)
+
+
+def _relayed_head(
+    response: h11.Response | h11.InformationalResponse, headers: Iterable[tuple[bytes, bytes]]
+) -> bytes:
+    """An origin's head as passed back: its status line and ``headers`` (h11 has checked them)."""
+    status = b"HTTP/%s %d %s" % (response.http_version, response.status_code, response.reason)
+    return b"\r\n".join([status, *(name + b": " + value for name, value in headers), b"", b""])
 
 
 @dataclass(frozen=True, slots=True)
@@ -487,131 +629,59 @@ class _Kept:
     upstream: bool
 
 
-async def _response_head(
-    upstream_reader: asyncio.StreamReader, *, stale: bool
-) -> tuple[str, list[tuple[str, str]]]:
-    """The origin's status line and headers; a kept connection (``stale``) that ended before
-    any byte of them raises ``_StaleError``."""
-    try:
-        head = await _read_head(upstream_reader, 502)
-    except asyncio.IncompleteReadError as exc:
-        if stale and not exc.partial:
-            raise _StaleError from exc
-        raise _RefusalError(502, "no upstream response", error="connection_reset") from exc
-    except ConnectionResetError as exc:
-        if stale:
-            raise _StaleError from exc
-        raise _RefusalError(502, "no upstream response", error="connection_reset") from exc
-    try:
-        return _parse_head(head)
-    except _RefusalError as exc:
-        raise _RefusalError(502, "invalid upstream response") from exc
-
-
-def _status(status_line: str) -> tuple[str, int]:
-    """The response's HTTP version and status code."""
-    parts = status_line.split(" ", 2)
-    if len(parts) < 2 or not parts[0].startswith("HTTP/1.") or not parts[1].isdigit():
-        raise _RefusalError(502, "invalid upstream response")
-    return parts[0], int(parts[1])
-
-
-def _body_length(method: str, status: int, headers: list[tuple[str, str]]) -> int | None:
-    """How the response's body ends: its length (0 for none), -1 for chunked, ``None`` when
-    only the end of the connection tells."""
-    if method == "HEAD" or status in BODILESS_STATUSES or 100 <= status < 200:
-        return 0
-    codings = [token for token in _tokens(headers, "transfer-encoding") if token]
-    if codings:
-        return -1 if codings == ["chunked"] else None
-    lengths = {value for key, value in headers if key.lower() == "content-length"}
-    if not lengths:
-        return None
-    if len(lengths) > 1 or not all(value.isascii() and value.isdigit() for value in lengths):
-        raise _RefusalError(502, "invalid upstream Content-Length")
-    return int(lengths.pop())
+def _is_framed(method: bytes, response: h11.Response) -> bool:
+    """Whether the body's end is told before the connection's (RFC 9112 section 6.3): no body
+    (HEAD, 204, 304), a Content-Length, or chunked (the only coding h11 accepts)."""
+    framing = {name for name, _ in response.headers} & {b"content-length", b"transfer-encoding"}
+    return method == b"HEAD" or response.status_code in BODILESS_STATUSES or bool(framing)
 
 
 async def _relay_response(
-    response: tuple[str, list[tuple[str, str]]],
-    upstream_reader: asyncio.StreamReader,
+    response: h11.Response,
+    upstream: _Upstream,
     writer: asyncio.StreamWriter,
-    method: str,
+    method: bytes,
     *,
     persistent: bool,
 ) -> _Kept:
-    """Stream the response back (interim 1xx answers first). Both connections are kept only
-    when the body's end is known; the browser's only when it asked (``persistent``), the
-    origin's only when it did not say ``close``."""
-    status_line, headers = response
-    version, status = _status(status_line)
-    while 100 <= status < 200 and status != 101:  # 100 Continue, 103 Early Hints
-        writer.write(_serialise_head(status_line, headers))
-        status_line, headers = await _response_head(upstream_reader, stale=False)
-        version, status = _status(status_line)
-    length = _body_length(method, status, headers) if status != 101 else None
-    client = persistent and length is not None
-    origin = (
-        length is not None
-        and version == "HTTP/1.1"
-        and "close" not in _tokens(headers, "connection")
-    )
-    kept = [
-        (key, value)
-        for key, value in headers
-        if key.lower() not in CONNECTION_HEADERS
-        and not (length == -1 and key.lower() == "content-length")
+    """Stream the response back. Both connections are kept only when the body's end is known;
+    the browser's only when it asked (``persistent``), the origin's only when h11 finds it
+    reusable (HTTP/1.1, and neither side said ``close``)."""
+    framed = _is_framed(method, response)
+    chunked = _header(response.headers, b"transfer-encoding") is not None
+    client = persistent and framed
+    headers = [
+        (name, value)
+        for name, value in response.headers.raw_items()
+        if name.lower() not in CONNECTION_HEADERS
+        and not (chunked and name.lower() == b"content-length")
     ]
-    connection = "keep-alive" if client else "close"
-    writer.write(_serialise_head(status_line, [*kept, ("Connection", connection)]))
-    if length is None:
-        await _pipe(upstream_reader, writer)
-        return _Kept(client=False, upstream=False)
-    if length == -1:
-        await _copy_chunked(upstream_reader, writer)
-    else:
-        await _copy_exactly(upstream_reader, writer, length)
+    headers.append((b"Connection", b"keep-alive" if client else b"close"))
+    writer.write(_relayed_head(response, headers))
+    await _pass_body(upstream, writer)
     await writer.drain()
+    http = upstream.http
+    origin = framed and http.our_state is h11.DONE and http.their_state is h11.DONE
+    if origin:
+        http.start_next_cycle()
     return _Kept(client=client, upstream=origin)
 
 
-async def _copy_chunked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """A chunked body as it comes, through its last chunk and trailers. A malformed one ends
-    the connection: its end cannot be told."""
-    while True:
-        line = await _read_line(reader)
-        size = line.split(b";", 1)[0].strip()
-        if not 0 < len(size) <= MAX_CHUNK_SIZE_DIGITS or size.strip(b"0123456789abcdefABCDEF"):
-            raise ConnectionResetError("malformed chunk size")
-        writer.write(line)
-        if not int(size, 16):
-            break
-        await _copy_exactly(reader, writer, int(size, 16))
-        if await reader.readexactly(2) != b"\r\n":
-            raise ConnectionResetError("malformed chunk")
-        writer.write(b"\r\n")
-    while (line := await _read_line(reader)) != b"\r\n":  # trailers, then the empty line
-        writer.write(line)
-    writer.write(line)
-
-
-async def _read_line(reader: asyncio.StreamReader) -> bytes:
+async def _pass_body(upstream: _Upstream, writer: asyncio.StreamWriter) -> None:
+    """The body's bytes as the origin framed them (chunk sizes, extensions and trailers), passed
+    on as they come while h11 reads them to find the end. One that h11 cannot read, or that
+    the origin cuts short, ends the connection: its end cannot be told."""
+    passing = upstream.http.trailing_data[0]  # read along with the head
     try:
-        return await reader.readuntil(b"\r\n")
-    except asyncio.LimitOverrunError as exc:
-        raise ConnectionResetError("line too long") from exc
-
-
-async def _copy_exactly(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, remaining: int
-) -> None:
-    while remaining:
-        chunk = await reader.read(min(remaining, CHUNK_BYTES))
-        if not chunk:
-            raise ConnectionResetError("the connection closed mid-body")
-        writer.write(chunk)
-        await writer.drain()
-        remaining -= len(chunk)
+        while not isinstance(event := upstream.http.next_event(), h11.EndOfMessage):
+            if event is h11.NEED_DATA:
+                writer.write(passing)
+                await writer.drain()
+                passing = await upstream.reader.read(CHUNK_BYTES)
+                upstream.http.receive_data(passing)
+    except h11.RemoteProtocolError as exc:
+        raise ConnectionResetError(f"unreadable upstream body: {exc}") from exc
+    writer.write(passing[: len(passing) - len(upstream.http.trailing_data[0])])
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -637,20 +707,3 @@ async def _splice(
             group.create_task(_pipe(upstream_reader, client_writer))
     except* OSError:
         pass
-
-
-async def _answer(writer: asyncio.StreamWriter, refusal: _RefusalError) -> None:
-    body = f"{refusal}\n".encode()
-    headers = [
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Length", str(len(body))),
-        ("Connection", "close"),
-    ]
-    if refusal.why is not None:
-        headers.append((BLOCKED_HEADER, refusal.why))
-    if refusal.error is not None:
-        headers.append((ERROR_HEADER, refusal.error))
-    start_line = f"HTTP/1.1 {refusal.status} {REASONS[refusal.status]}"
-    writer.write(_serialise_head(start_line, headers) + body)
-    with contextlib.suppress(OSError):
-        await writer.drain()
