@@ -12,6 +12,7 @@ import base64
 import contextlib
 import hashlib
 import json
+import os
 import random
 import socket
 import threading
@@ -897,3 +898,249 @@ def test_absolute_form_websocket_upgrade_is_spliced_both_ways(origin: Origin, sc
     assert answer.startswith(b"HTTP/1.1 101 ")
     assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n" in answer
     assert answer.endswith(b"\x81\x05hello")
+
+
+# --- HTTP/1.1 as h11 reads it: framing edges -----------------------------------------------------
+
+
+def proxy_request(port: int, path: str, method: str = "GET", fields: str = "") -> bytes:
+    """A kept absolute-form request to the scripted origin, with extra header lines ``fields``."""
+    return (
+        f"{method} http://127.0.0.1:{port}{path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Proxy-Connection: keep-alive\r\n{fields}\r\n"
+    ).encode()
+
+
+def relayed(
+    answers: Sequence[bytes], requests: Callable[[int], bytes], *, close_after: int = 0
+) -> tuple[bytes, list[int]]:
+    """The proxy's whole answer to ``requests(port)`` sent at once, and the origin's count of
+    requests per connection."""
+
+    async def scenario() -> tuple[bytes, list[int]]:
+        async with (
+            scripted_origin(answers, close_after=close_after) as (port, served),
+            EgressProxy(PRIVATE_OK) as proxy,
+        ):
+            return await exchange(proxy, requests(port)), served
+
+    return asyncio.run(scenario())
+
+
+def test_head_204_and_304_answers_end_at_their_head_and_keep_the_connection() -> None:
+    answers = [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n",  # a HEAD's: the length a GET gets
+        b"HTTP/1.1 204 No Content\r\n\r\n",
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlast",
+    ]
+    answer, served = relayed(
+        answers,
+        lambda port: (
+            proxy_request(port, "/", "HEAD")
+            + b"".join(proxy_request(port, path) for path in ("/none", "/same", "/last"))
+        ),
+    )
+    assert served == [4]  # no body was waited for: one upstream connection carried all four
+    assert answer == (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: keep-alive\r\n\r\n"
+        b"HTTP/1.1 204 No Content\r\nConnection: keep-alive\r\n\r\n"
+        b"HTTP/1.1 304 Not Modified\r\nContent-Length: 100\r\nConnection: keep-alive\r\n\r\n"
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\nlast"
+    )
+
+
+def test_three_requests_in_turn_share_one_browser_and_one_upstream_connection() -> None:
+    answers = [b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n%d.." % turn for turn in range(3)]
+
+    async def scenario() -> tuple[list[bytes], list[int], int]:
+        async with scripted_origin(answers) as (port, served), EgressProxy(PRIVATE_OK) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
+            bodies = []
+            for turn in range(3):  # each request only once the previous answer is in
+                writer.write(proxy_request(port, f"/{turn}"))
+                async with asyncio.timeout(5):
+                    head = await reader.readuntil(b"\r\n\r\n")
+                    bodies.append(await reader.readexactly(3))
+                assert head.endswith(b"Connection: keep-alive\r\n\r\n")
+            writer.close()
+            return bodies, served, len(proxy.forwarded)
+
+    bodies, served, dialled = asyncio.run(scenario())
+    assert bodies == [b"0..", b"1..", b"2.."]
+    assert served == [3]
+    assert dialled == 1
+
+
+def chunked(body: bytes, seed: int = 11) -> bytes:
+    """``body`` as chunks of random sizes, some with extensions, then trailers."""
+    generator = random.Random(seed)  # noqa: S311 - reproducible test data, not a secret
+    chunks, offset = [], 0
+    while offset < len(body):
+        size = min(generator.randint(1, 20_000), len(body) - offset)
+        extension = b";n=%d" % offset if generator.random() < 0.3 else b""
+        chunks.append(b"%x%s\r\n%s\r\n" % (size, extension, body[offset : offset + size]))
+        offset += size
+    return b"".join(chunks) + b"0\r\nX-Sum: s\r\n\r\n"
+
+
+def test_large_chunked_response_is_passed_on_byte_for_byte_and_its_end_found() -> None:
+    body = os.urandom(1_500_000)
+    framed = chunked(body)
+    answers = [
+        # A Content-Length beside chunked is not the body's length (RFC 9112 section 6.3).
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n" + framed,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nnext",
+    ]
+    answer, served = relayed(
+        answers, lambda port: proxy_request(port, "/big") + proxy_request(port, "/next")
+    )
+    assert served == [2]  # the chunked body's end was found: the connection carried another
+    head, rest = answer.split(b"\r\n\r\n", 1)
+    assert head == b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: keep-alive"
+    assert rest == framed + (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: keep-alive\r\n\r\nnext"
+    )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabcd",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\nabcd",
+    ],
+    ids=["length", "chunked"],
+)
+def test_origin_closing_mid_body_ends_the_browser_connection(answer: bytes) -> None:
+    received, served = relayed(
+        [answer],
+        lambda port: proxy_request(port, "/cut") + proxy_request(port, "/unsent"),
+        close_after=1,
+    )
+    assert served == [1]
+    head, body = answer.split(b"\r\n\r\n", 1)
+    assert received == head + b"\r\nConnection: keep-alive\r\n\r\n" + body  # then the end
+
+
+def test_early_hints_are_passed_on_before_the_response() -> None:
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+    answer, _ = relayed(
+        [hints + b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"],
+        lambda port: proxy_request(port, "/"),
+    )
+    assert answer == hints + (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok"
+    )
+
+
+def test_upgrade_the_origin_refuses_is_answered_and_the_connection_ends() -> None:
+    upgrade = "Connection: Upgrade\r\nUpgrade: websocket\r\n"
+    answer, served = relayed(
+        [b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\n\r\nnope"],
+        lambda port: proxy_request(port, "/ws", fields=upgrade) + proxy_request(port, "/unsent"),
+    )
+    assert answer == (
+        b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 4\r\nConnection: close\r\n\r\nnope"
+    )
+    assert served == [1]
+
+
+def test_http_1_0_origin_is_answered_per_request_and_the_browser_connection_kept() -> None:
+    answers = [b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok"] * 2
+    answer, served = relayed(
+        answers, lambda port: proxy_request(port, "/1") + proxy_request(port, "/2")
+    )
+    assert served == [1, 1]  # HTTP/1.0 keeps nothing: a new upstream connection each time
+    assert answer == b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\nok" * 2
+
+
+def test_response_in_a_transfer_coding_h11_does_not_read_gets_502() -> None:
+    """RFC 9112 section 6.1 would have such a body read until the connection ends; h11 reads
+    only chunked, and a response it cannot read is the proxy's 502."""
+    answer, _ = relayed(
+        [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n" + UNFRAMED_BODY],
+        lambda port: proxy_request(port, "/"),
+    )
+    assert answer.startswith(b"HTTP/1.1 502 Bad Gateway\r\n")
+    assert ERROR_HEADER.encode() not in answer
+    assert UNFRAMED_BODY not in answer
+
+
+def test_request_bodies_and_pipelined_requests_arrive_as_sent(origin: Origin) -> None:
+    body = os.urandom(300_000)
+    target = f"http://127.0.0.1:{origin.port}"
+    kept = "Proxy-Connection: keep-alive\r\n"
+    request = (
+        f"POST {target}/upload HTTP/1.1\r\nContent-Length: {len(body)}\r\n{kept}\r\n".encode()
+        + body
+        + f"GET {target}/echo HTTP/1.1\r\nX-Folded: a\r\n  b\r\n{kept}\r\n".encode()
+    )
+
+    async def scenario() -> bytes:
+        async with EgressProxy(PRIVATE_OK) as proxy:
+            return await exchange(proxy, request)
+
+    posted, echoed = asyncio.run(scenario()).split(b"HTTP/1.1 200 ")[1:]
+    assert json.loads(posted.split(b"\r\n\r\n", 1)[1]) == {
+        "bytes": len(body),
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }
+    received = {
+        name.lower(): value for name, value in json.loads(echoed.split(b"\r\n\r\n")[1]).items()
+    }
+    assert received["x-folded"] == "a b"  # an obsolete line fold reaches the origin unfolded
+
+
+def test_head_that_never_ends_gets_431_once_it_outgrows_the_limit() -> None:
+    async def scenario() -> tuple[bytes, list[tuple[str, int]]]:
+        network = Network()
+        async with EgressProxy(PRIVATE_OK, resolve=fake_resolve, connect=network.connect) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
+            writer.write(b"GET http://a.test/ HTTP/1.1\r\nX: " + b"a" * 70_000)
+            async with asyncio.timeout(5):
+                answer = await reader.read(-1)  # answered without the head's end
+            writer.close()
+            return answer, network.dialled
+
+    answer, dialled = asyncio.run(scenario())
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+    assert dialled == []
+
+
+@pytest.mark.parametrize(
+    ("head", "first", "rest"),
+    [
+        (b"Content-Length: 12\r\n", b"first-", b"second"),
+        (b"Transfer-Encoding: chunked\r\n", b"6\r\nfirst-\r\n", b"6\r\nsecond\r\n0\r\n\r\n"),
+    ],
+    ids=["length", "chunked"],
+)
+def test_framed_response_is_streamed_before_the_origin_finishes(
+    head: bytes, first: bytes, rest: bytes
+) -> None:
+    async def scenario() -> None:
+        release = asyncio.Event()
+
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\n" + head + b"\r\n" + first)
+            await writer.drain()
+            await release.wait()
+            writer.write(rest)
+            await writer.drain()
+            writer.close()
+
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server, EgressProxy(PRIVATE_OK) as proxy:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port_of(proxy))
+            writer.write(proxy_request(port, "/slow"))
+            async with asyncio.timeout(5):
+                await reader.readuntil(b"\r\n\r\n")
+                assert await reader.readexactly(len(first)) == first  # the rest not yet sent
+            release.set()
+            async with asyncio.timeout(5):
+                assert await reader.readexactly(len(rest)) == rest
+            writer.close()
+
+    asyncio.run(scenario())
