@@ -18,7 +18,10 @@ connection per upstream connection writes the request to the origin and reads it
 another). The proxy's own answers are written by h11 too. A response is passed back in the
 framing the origin gave it: its head rebuilt from h11's parsed fields, its body's bytes as they
 came while h11 reads them to find the end, so chunk extensions and trailers arrive intact and a
-body that ends with the connection is not re-framed.
+body that ends with the connection is not re-framed. Around h11 the proxy keeps rules of its own:
+a request head over ``MAX_HEAD_BYTES`` is a 431 even when it arrives whole, a CR or LF outside
+CRLF a 400, a chunked upload a 411, and a request without Host is read (the target names the
+host; h11 alone would refuse it).
 
 Plain-HTTP connections are kept between requests (HTTP/1.1 persistence) when the browser asks for
 it (Chromium's ``Proxy-Connection: keep-alive``) and each response's end can be told (a length,
