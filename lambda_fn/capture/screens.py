@@ -49,10 +49,11 @@ ERROR_SCREEN = """
     }
   }
   for (const frame of document.querySelectorAll("iframe")) {
+    if (!shown(frame)) continue;  // before its text: readiness runs this on every look
     let doc = null;
     try { doc = frame.contentDocument; } catch (error) { continue; }
     const body = doc && doc.body ? text(doc.body) : "";
-    if (!shown(frame) || !body) continue;
+    if (!body) continue;
     const overlay = frame.id === "webpack-dev-server-client-overlay";
     if (overlay || /^(Failed to compile|Compiled with problems)/.test(body)) {
       const runtime = /^Uncaught runtime errors/.test(body);
@@ -66,8 +67,8 @@ ERROR_SCREEN = """
   }
   const kit = document.querySelector("[data-sveltekit-preload-data], body > .error > .status");
   const status = document.querySelector("body > .error > .status, body h1");
-  const small = document.body.querySelectorAll("*").length < 20;
-  if (kit && status && small && /^[45]\\d\\d$/.test(text(status))) {
+  if (kit && status && /^[45]\\d\\d$/.test(text(status))
+      && document.body.querySelectorAll("*").length < 20) {
     return { kind: "runtime", source: "sveltekit", text: text(document.body) };
   }
   return null;
